@@ -1,0 +1,45 @@
+# shopbot tasks. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+RASA_PORT ?= 5005
+ACTION_PORT ?= 5055
+NLU ?= ../shared/eval/nlu_dev.yml
+OUT ?= results/eval
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help run test train chat eval lint types venvs validate token
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+venvs: ## create or update both Python environments (cached by lock file)
+	@scripts/venv.sh rasa
+	@scripts/venv.sh bot
+
+run: ## install, train if needed, load demo orders, serve the bot (Ctrl-C stops)
+	@RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) scripts/run.sh
+
+test: ## run the whole test suite (unit, Rasa side, data validation, end to end)
+	@scripts/test.sh
+
+train: venvs ## build the spaCy pipeline and train the model if inputs changed
+	@scripts/train.sh
+
+chat: ## talk to the running bot in the terminal as the demo buyer
+	@bin/shopbot chat --url http://127.0.0.1:$(RASA_PORT) --buyer buyer_001
+
+eval: train ## NLU report on NLU=FILE into OUT=DIR (accuracy, macro-F1, per intent)
+	@scripts/eval.sh "$(NLU)" "$(OUT)"
+
+validate: venvs ## rasa data validate
+	@.venv/rasa/bin/python -m rasa data validate --fail-on-warnings --quiet
+
+lint: venvs ## ruff on all Python code
+	@.venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts
+
+types: venvs ## mypy on bot/
+	@.venv/bot/bin/mypy bot
+
+token: venvs ## print a demo buyer token (SUB=buyer_001 ROLE=buyer)
+	@bin/shopbot token $${SUB:-buyer_001} --role $${ROLE:-buyer}

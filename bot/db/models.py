@@ -1,0 +1,287 @@
+"""The order database: SQLAlchemy 2.0 typed models.
+
+The tables hold what shops export (shops, buyers, orders) and the after-sales
+claims opened on those orders, with the history of each claim's status.
+
+Every time column uses :class:`UTCDateTime`, so that SQLite (which has no time
+zones) and PostgreSQL both give back timezone-aware UTC datetimes. Prices are
+``Numeric(12, 2)`` and come back as :class:`decimal.Decimal`.
+
+Importing this module has no side effects: it only declares the schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import List, Optional
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+#: Product categories (shared/spec/orders.md).
+CATEGORIES = (
+    "general",
+    "durable_3bao",
+    "nondurable_3bao",
+    "virtual",
+    "intimate_apparel",
+    "custom_made",
+    "fresh",
+)
+
+#: Categories whose orders default to ``no_reason_return: false`` (policy N2).
+NO_REASON_RETURN_EXCLUDED = ("virtual", "custom_made", "fresh", "intimate_apparel")
+
+#: Order statuses (shared/spec/orders.md).
+ORDER_STATUSES = ("unpaid", "paid", "shipped", "delivered", "completed", "closed")
+
+#: Claim statuses: the return flow in order, then the side exits.
+CLAIM_STATUSES = (
+    "requested",
+    "seller_agreed",
+    "return_address_sent",
+    "buyer_shipped",
+    "seller_signed",
+    "refunded",
+    "closed",
+    "rejected",
+    "escalated",
+    "withdrawn",
+)
+
+#: Intent names that open a claim (shared/spec/intents.md); a claim's ``type``.
+CLAIM_TYPES = (
+    "refund_request",
+    "return_goods",
+    "exchange_goods",
+    "size_issue",
+    "quality_issue",
+    "not_as_described",
+    "wrong_item",
+    "damaged_in_transit",
+    "fake_goods",
+    "virtual_goods_issue",
+    "refund_progress",
+)
+
+#: Longest order id: a string of 1 to this many ASCII digits.
+ORDER_ID_MAX_LENGTH = 32
+#: Longest shop or buyer id (a buyer id is a token subject, see bot/auth.py).
+PARTY_ID_MAX_LENGTH = 128
+
+#: Constraint names are deterministic so that migrations (and SQLite batch
+#: mode, which needs names) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    """Return the SQL text of a CHECK that ``column`` is one of ``values``.
+
+    The values are constants of this module (never user input).
+    """
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, stored as UTC on every backend.
+
+    PostgreSQL keeps it as ``timestamp with time zone``; SQLite, which drops
+    the offset, keeps the naive UTC wall time. Either way the value read back
+    is an aware datetime in UTC, the same instant that was written.
+
+    Writing a naive datetime raises :class:`ValueError`: its instant is
+    unknown.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        """Convert an aware datetime to UTC (naive UTC on SQLite)."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: a time zone is required")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: Optional[datetime], dialect: Dialect
+    ) -> Optional[datetime]:
+        """Return the stored value as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    @property
+    def python_type(self) -> type[datetime]:
+        """The Python type of the values: :class:`datetime.datetime`."""
+        return datetime
+
+
+class Base(DeclarativeBase):
+    """Declarative base of shopbot's tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Shop(Base):
+    """A shop whose orders the bot serves."""
+
+    __tablename__ = "shops"
+
+    id: Mapped[str] = mapped_column(String(PARTY_ID_MAX_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+    orders: Mapped[List[Order]] = relationship(back_populates="shop")
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"Shop(id={self.id!r})"
+
+
+class Buyer(Base):
+    """A buyer (the ``sub`` of a buyer token)."""
+
+    __tablename__ = "buyers"
+
+    id: Mapped[str] = mapped_column(String(PARTY_ID_MAX_LENGTH), primary_key=True)
+    nick: Mapped[Optional[str]] = mapped_column(String(100))
+
+    orders: Mapped[List[Order]] = relationship(back_populates="buyer")
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"Buyer(id={self.id!r})"
+
+
+class Order(Base):
+    """One order of one buyer in one shop."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(_in_list("category", CATEGORIES), name="category"),
+        CheckConstraint(_in_list("status", ORDER_STATUSES), name="status"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        Index("ix_orders_buyer_id", "buyer_id"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(ORDER_ID_MAX_LENGTH), primary_key=True)
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id"))
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"))
+    product: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(32))
+    no_reason_return: Mapped[bool] = mapped_column(Boolean)
+    free_shipping: Mapped[bool] = mapped_column(Boolean)
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2, asdecimal=True))
+    status: Mapped[str] = mapped_column(String(16))
+    paid_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    shipped_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    courier: Mapped[Optional[str]] = mapped_column(String(64))
+    tracking_no: Mapped[Optional[str]] = mapped_column(String(64))
+    usage_term_days: Mapped[Optional[int]] = mapped_column(Integer)
+
+    buyer: Mapped[Buyer] = relationship(back_populates="orders")
+    shop: Mapped[Shop] = relationship(back_populates="orders")
+    claim: Mapped[Optional[Claim]] = relationship(back_populates="order")
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"Order(order_id={self.order_id!r}, status={self.status!r})"
+
+
+class Claim(Base):
+    """The after-sales dispute of an order: at most one per order (policy W8)."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        UniqueConstraint("order_id"),
+        CheckConstraint(_in_list("status", CLAIM_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    return_tracking_no: Mapped[Optional[str]] = mapped_column(String(64))
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+
+    order: Mapped[Order] = relationship(back_populates="claim")
+    events: Mapped[List[ClaimEvent]] = relationship(
+        back_populates="claim", order_by="ClaimEvent.id", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"Claim(id={self.id!r}, order_id={self.order_id!r}, status={self.status!r})"
+
+
+class ClaimEvent(Base):
+    """One recorded step of a claim: the status it reached, when and by whom."""
+
+    __tablename__ = "claim_events"
+    __table_args__ = (Index("ix_claim_events_claim_id", "claim_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+    claim: Mapped[Claim] = relationship(back_populates="events")
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"ClaimEvent(claim_id={self.claim_id!r}, status={self.status!r})"
+
+
+__all__ = [
+    "CATEGORIES",
+    "CLAIM_STATUSES",
+    "CLAIM_TYPES",
+    "NO_REASON_RETURN_EXCLUDED",
+    "ORDER_ID_MAX_LENGTH",
+    "ORDER_STATUSES",
+    "PARTY_ID_MAX_LENGTH",
+    "Base",
+    "Buyer",
+    "Claim",
+    "ClaimEvent",
+    "Order",
+    "Shop",
+    "UTCDateTime",
+]

@@ -1,0 +1,155 @@
+"""The one place that reads shopbot's environment.
+
+Every other module receives a :class:`Settings` (or calls :func:`load_settings`)
+instead of reading ``os.environ`` itself. Nothing here runs at import time.
+
+This module uses the standard library only, so the Rasa-side package (Python
+3.10, its own dependency set) can share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Optional
+from zoneinfo import ZoneInfo
+
+logger = logging.getLogger(__name__)
+
+#: The shop's time zone: windows, dates and "today" are counted in it.
+SHOP_TZ = ZoneInfo("Asia/Shanghai")
+
+#: The repository root (the folder that holds ``bot/``).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A variable of the environment holds a value shopbot cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one shopbot process.
+
+    Attributes:
+        db_url: SQLAlchemy URL of the order database.
+        today_override: The pinned "today" (``SHOPBOT_TODAY``), if any.
+        jwt_secret: The configured secret that signs buyer/seller tokens
+            (never logged); None means "use the local development secret",
+            see :meth:`signing_secret`.
+        im_secret: HMAC secret of the store IM channel; None turns it off.
+        im_callback_url: Where IM replies are delivered.
+        agent_token: Bearer token of the agent assistant; None turns it off.
+        var_dir: Folder for local state (SQLite file, dev secret).
+    """
+
+    db_url: str
+    today_override: Optional[date]
+    jwt_secret: Optional[str] = field(repr=False)
+    im_secret: Optional[str] = field(default=None, repr=False)
+    im_callback_url: Optional[str] = None
+    agent_token: Optional[str] = field(default=None, repr=False)
+    var_dir: Path = PROJECT_ROOT / "var"
+
+    def signing_secret(self) -> str:
+        """Return the JWT secret, or the local development secret.
+
+        The development secret is kept in ``var_dir`` so that the token
+        command, the Rasa server and the tests on one machine agree on it; a
+        warning says so once per process.
+        """
+        if self.jwt_secret is not None:
+            return self.jwt_secret
+        global _dev_secret_warned
+        if not _dev_secret_warned:
+            _dev_secret_warned = True
+            logger.warning(
+                "SHOPBOT_JWT_SECRET is not set: using the local development "
+                "secret in %s. Set the variable in production.",
+                self.var_dir / "dev_jwt_secret",
+            )
+        return _dev_secret(self.var_dir)
+
+    def today(self) -> date:
+        """Return today's date in the shop's time zone, or the pinned date."""
+        if self.today_override is not None:
+            return self.today_override
+        return datetime.now(SHOP_TZ).date()
+
+
+_dev_secret_warned = False
+
+
+def _parse_today(value: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise SettingsError(f"SHOPBOT_TODAY must be a date as YYYY-MM-DD, got {value!r}") from exc
+
+
+def _dev_secret(var_dir: Path) -> str:
+    """Return the local development JWT secret, creating it on first use.
+
+    The secret lives in a file so that the token command, the Rasa server and
+    the tests on this machine agree on it.
+    """
+    path = var_dir / "dev_jwt_secret"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # Create exclusively so that two processes starting together agree.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read from the environment once.
+
+    Long-running servers call this; tests that change the environment call
+    ``get_settings.cache_clear()``.
+    """
+    return load_settings()
+
+
+def _optional(env: Mapping[str, str], name: str) -> Optional[str]:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read shopbot's settings from the environment.
+
+    Args:
+        env: The variables to read; the process environment when omitted.
+
+    Returns:
+        The settings.
+
+    Raises:
+        SettingsError: A variable holds a value that cannot be used.
+    """
+    source: Mapping[str, str] = os.environ if env is None else env
+    var_dir = Path(source.get("SHOPBOT_VAR_DIR") or PROJECT_ROOT / "var")
+    db_url = _optional(source, "SHOPBOT_DB_URL") or (f"sqlite:///{var_dir / 'shopbot.sqlite3'}")
+    today_raw = _optional(source, "SHOPBOT_TODAY")
+    return Settings(
+        db_url=db_url,
+        today_override=_parse_today(today_raw) if today_raw else None,
+        jwt_secret=_optional(source, "SHOPBOT_JWT_SECRET"),
+        im_secret=_optional(source, "SHOPBOT_IM_SECRET"),
+        im_callback_url=_optional(source, "SHOPBOT_IM_CALLBACK_URL"),
+        agent_token=_optional(source, "SHOPBOT_AGENT_TOKEN"),
+        var_dir=var_dir,
+    )

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make run`: prepare everything and serve the bot in the foreground.
+#   environments -> spaCy pipeline + model (trained only when inputs changed)
+#   -> SQLite schema (Alembic) + demo orders -> action server + Rasa server.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+RASA_PORT="${RASA_PORT:-5005}"
+ACTION_PORT="${ACTION_PORT:-5055}"
+export SHOPBOT_ACTION_PORT="$ACTION_PORT"
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+# The demo orders are dated around this day; pin it unless told otherwise.
+export SHOPBOT_TODAY="${SHOPBOT_TODAY:-2026-11-24}"
+
+scripts/venv.sh rasa
+scripts/venv.sh bot
+model=$(scripts/train.sh | tail -n 1)
+bin/shopbot db import data/demo/orders.yaml
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "shopbot stopped."
+}
+trap cleanup INT TERM EXIT
+
+mkdir -p var/log
+.venv/bot/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
+  >var/log/actions.log 2>&1 &
+pids+=($!)
+.venv/rasa/bin/python -m rasa run --model "$model" --credentials credentials.yml \
+  --endpoints endpoints.yml --port "$RASA_PORT" --interface 127.0.0.1 \
+  --log-file var/log/rasa.log &
+pids+=($!)
+
+.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$ACTION_PORT/health" 120
+.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$RASA_PORT/webhooks/shop/" 300
+token=$(bin/shopbot token buyer_001 --ttl 86400)
+cat <<MSG
+
+shopbot is running (demo buyer buyer_001, today pinned to $SHOPBOT_TODAY).
+  chat in the terminal:  make chat
+  shop channel:          http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook
+  try it:
+curl -s -X POST http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook -H 'Content-Type: application/json' -H 'Authorization: Bearer $token' -d '{"sender": "demo-1", "message": "我的订单2026111000001的衣服太大了"}'
+
+Logs: var/log/rasa.log, var/log/actions.log. Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
+echo "a server stopped; see var/log/" >&2

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build the spaCy pipeline and train the Rasa model when its inputs changed.
+#
+# The model is keyed by the content of everything training reads (config,
+# domain, data, jieba dictionaries, the Rasa-side package, the Rasa lock file)
+# and kept in $SHOPBOT_CACHE_DIR/models, so an unchanged checkout, a fresh
+# clone or a CI run reuses it. Prints the model's path as the last line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+py=.venv/rasa/bin/python
+cache="${SHOPBOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shopbot}"
+mkdir -p "$cache/models" models
+
+"$py" -m shopbot_rasa.spacy_pipeline --out build/spacy_zh \
+  --lookups data/nlu/lookups.yml --userdict data/jieba >&2
+
+key=$(
+  {
+    for f in config.yml domain.yml requirements/rasa.lock; do echo "$f"; cat "$f"; done
+    find data/nlu data/stories data/jieba shopbot_rasa -type f \
+      \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
+      -not -path '*/__pycache__/*' | LC_ALL=C sort | while read -r f; do echo "$f"; cat "$f"; done
+  } | sha256sum | cut -c1-16
+)
+name="shopbot-$key"
+model="models/$name.tar.gz"
+if [ -f "$model" ]; then
+  echo "==> model $model is up to date" >&2
+elif [ -f "$cache/models/$name.tar.gz" ]; then
+  cp "$cache/models/$name.tar.gz" "$model"
+  echo "==> model $model taken from the cache" >&2
+else
+  echo "==> training $model" >&2
+  start=$(date +%s)
+  ( flock 9
+    "$py" -m rasa train --config config.yml --domain domain.yml --data data \
+      --out models --fixed-model-name "$name" --quiet >&2
+  ) 9>"$cache/models/train.lock"
+  echo "==> trained in $(( $(date +%s) - start )) s" >&2
+  cp "$model" "$cache/models/$name.tar.gz.tmp" && mv "$cache/models/$name.tar.gz.tmp" "$cache/models/$name.tar.gz"
+fi
+ln -sfn "$name.tar.gz" models/current.tar.gz
+echo "$here/$model"

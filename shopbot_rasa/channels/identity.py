@@ -1,0 +1,99 @@
+"""Binding of conversations to verified identities, shared by the channels.
+
+A conversation (Rasa's sender id) belongs to the first identity that wrote in
+it. The binding is read from the tracker store (the events' metadata), so it
+holds across restarts and across several Rasa processes sharing one store; a
+small per-process cache saves the look-up for conversations seen before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any, Optional
+
+from bot.auth import Identity
+
+logger = logging.getLogger(__name__)
+
+#: Longest conversation id accepted.
+MAX_SENDER_LENGTH = 128
+#: Longest message passed on to NLU; longer ones keep their end, where buyers
+#: put the request.
+MAX_MESSAGE_LENGTH = 2000
+
+
+def clip_message(text: str) -> str:
+    """Bound a message's length, keeping its end.
+
+    Args:
+        text: The raw message.
+
+    Returns:
+        The message without NUL and other control characters (newlines and
+        tabs become spaces), at most :data:`MAX_MESSAGE_LENGTH` characters.
+    """
+    cleaned = "".join(
+        " " if ch in "\r\n\t" else ch
+        for ch in text
+        if ch in "\r\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
+    )
+    if len(cleaned) > MAX_MESSAGE_LENGTH:
+        cleaned = cleaned[-MAX_MESSAGE_LENGTH:]
+    return cleaned
+
+
+class BindingRegistry:
+    """Answers "may this identity write in this conversation?".
+
+    Args:
+        cache_size: How many conversation bindings one process remembers.
+    """
+
+    def __init__(self, cache_size: int = 10000) -> None:
+        self._cache: OrderedDict[str, Identity] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _remember(self, sender_id: str, identity: Identity) -> None:
+        self._cache[sender_id] = identity
+        self._cache.move_to_end(sender_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def owner(self, tracker_store: Any, sender_id: str) -> Optional[Identity]:
+        """Return the identity a conversation is bound to, or None if new."""
+        cached = self._cache.get(sender_id)
+        if cached is not None:
+            return cached
+        tracker = await tracker_store.retrieve(sender_id)
+        if tracker is None:
+            return None
+        for event in tracker.events:
+            owner = Identity.from_metadata(getattr(event, "metadata", None))
+            if owner is not None and getattr(event, "type_name", "") == "user":
+                self._remember(sender_id, owner)
+                return owner
+        return None
+
+    async def allows(self, tracker_store: Any, sender_id: str, identity: Identity) -> bool:
+        """Check that ``identity`` may write in conversation ``sender_id``.
+
+        A conversation nobody wrote in yet is allowed (and bound by the first
+        message); one bound to another subject or role is not.
+        """
+        owner = await self.owner(tracker_store, sender_id)
+        if owner is None:
+            return True
+        if owner == identity:
+            return True
+        logger.warning(
+            "conversation %s is bound to another identity; refused %s %s",
+            sender_id,
+            identity.role,
+            identity.subject,
+        )
+        return False
+
+    def bind(self, sender_id: str, identity: Identity) -> None:
+        """Remember a binding made by a message that was just accepted."""
+        self._remember(sender_id, identity)

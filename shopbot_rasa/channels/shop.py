@@ -1,0 +1,141 @@
+"""The ``shop`` channel: buyer and seller chat over HTTP with a JWT.
+
+``POST /webhooks/shop/webhook`` with ``Authorization: Bearer <JWT>`` and a
+body ``{"sender": "<conversation id>", "message": "<text>"}`` answers like
+Rasa's REST channel: a JSON list of bot messages. See
+``shared/spec/interfaces.md``.
+
+Credentials (``credentials.yml``)::
+
+    shopbot_rasa.channels.shop.ShopInput: {}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    UserMessage,
+)
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.auth import Identity, TokenError, bearer_token, verify_token
+from bot.settings import load_settings
+from shopbot_rasa.channels.identity import (
+    MAX_SENDER_LENGTH,
+    BindingRegistry,
+    clip_message,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body read, in bytes (a 2,000-character message is ~6 kB).
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _error(status: int, code: str) -> HTTPResponse:
+    return response.json({"error": code}, status=status)
+
+
+def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
+    """Validate a webhook body.
+
+    Args:
+        raw: The request body.
+
+    Returns:
+        ``((sender, message), None)`` when valid, else ``(None, error_code)``.
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        return None, "body_too_large"
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, "invalid_json"
+    if not isinstance(body, dict):
+        return None, "invalid_body"
+    sender, message = body.get("sender"), body.get("message")
+    if not isinstance(sender, str) or not sender.strip():
+        return None, "invalid_sender"
+    if len(sender) > MAX_SENDER_LENGTH:
+        return None, "invalid_sender"
+    if message is None:
+        message = ""
+    if not isinstance(message, str):
+        return None, "invalid_message"
+    return (sender.strip(), clip_message(message)), None
+
+
+class ShopInput(InputChannel):
+    """JWT-authenticated REST-style channel for buyers and sellers."""
+
+    @classmethod
+    def name(cls) -> str:
+        """Return the channel's name, the URL prefix ``/webhooks/shop``."""
+        return "shop"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        """Create the channel; it has no credentials of its own."""
+        return cls()
+
+    def __init__(self, secret: Optional[str] = None) -> None:
+        """Create the channel.
+
+        Args:
+            secret: The JWT secret; read from the settings when omitted.
+        """
+        self._secret = secret if secret is not None else load_settings().signing_secret()
+        self._bindings = BindingRegistry()
+
+    def _authenticate(self, request: Request) -> Identity:
+        token = bearer_token(request.headers.get("Authorization"))
+        return verify_token(self._secret, token)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Return the Sanic blueprint serving the webhook."""
+        hook = Blueprint("shop_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                identity = self._authenticate(request)
+            except TokenError as exc:
+                logger.info("shop channel: refused request, token %s", exc.reason)
+                return _error(401, f"token_{exc.reason}")
+            parsed, problem = parse_body(request.body or b"")
+            if parsed is None:
+                logger.info("shop channel: bad request from %s: %s", identity.subject, problem)
+                return _error(400, problem or "invalid_body")
+            sender_id, text = parsed
+            tracker_store = request.app.ctx.agent.tracker_store
+            if not await self._bindings.allows(tracker_store, sender_id, identity):
+                return _error(403, "conversation_forbidden")
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        collector,
+                        sender_id,
+                        input_channel=self.name(),
+                        metadata=identity.as_metadata(),
+                    )
+                )
+            except Exception:
+                logger.exception("shop channel: processing a message of %s failed", sender_id)
+                return _error(503, "unavailable")
+            self._bindings.bind(sender_id, identity)
+            return response.json(collector.messages)
+
+        return hook

@@ -1,0 +1,40 @@
+"""Tests of bot/settings.py: the one reader of the environment."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def test_defaults_use_an_sqlite_file_in_the_var_dir(tmp_path: Path) -> None:
+    settings = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)})
+    assert settings.db_url == f"sqlite:///{tmp_path / 'shopbot.sqlite3'}"
+    assert settings.im_secret is None and settings.agent_token is None
+
+
+def test_today_can_be_pinned(tmp_path: Path) -> None:
+    settings = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_TODAY": "2026-12-03"})
+    assert settings.today() == date(2026, 12, 3)
+
+
+def test_bad_today_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SHOPBOT_TODAY"):
+        load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_TODAY": "3.12.2026"})
+
+
+def test_configured_secret_wins_and_is_not_in_repr(tmp_path: Path) -> None:
+    settings = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_JWT_SECRET": "s3cr3t"})
+    assert settings.signing_secret() == "s3cr3t"
+    assert "s3cr3t" not in repr(settings)
+    assert not (tmp_path / "dev_jwt_secret").exists()
+
+
+def test_dev_secret_is_created_once_and_shared(tmp_path: Path) -> None:
+    first = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).signing_secret()
+    second = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).signing_secret()
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "dev_jwt_secret").stat().st_mode & 0o077 == 0

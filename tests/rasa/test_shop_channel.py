@@ -1,0 +1,109 @@
+"""Tests of the shop channel's request handling and conversation binding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any, List, Optional
+
+import pytest
+
+from bot.auth import Identity
+from shopbot_rasa.channels.identity import MAX_MESSAGE_LENGTH, BindingRegistry, clip_message
+from shopbot_rasa.channels.shop import MAX_BODY_BYTES, parse_body
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields, ensure_ascii=False).encode("utf-8")
+
+
+def test_valid_body_is_parsed() -> None:
+    assert parse_body(body(sender="c1", message="在吗")) == (("c1", "在吗"), None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        (b"[1, 2]", "invalid_body"),
+        (body(message="hi"), "invalid_sender"),
+        (body(sender="", message="hi"), "invalid_sender"),
+        (body(sender=5, message="hi"), "invalid_sender"),
+        (body(sender="s" * 200, message="hi"), "invalid_sender"),
+        (body(sender="c1", message=["hi"]), "invalid_message"),
+        (b"x" * (MAX_BODY_BYTES + 1), "body_too_large"),
+    ],
+)
+def test_bad_bodies_get_an_error_code(raw: bytes, code: str) -> None:
+    assert parse_body(raw) == (None, code)
+
+
+def test_missing_message_is_an_empty_message() -> None:
+    assert parse_body(body(sender="c1")) == (("c1", ""), None)
+
+
+def test_long_messages_keep_their_end() -> None:
+    text = "废话" * 3000 + "衣服太大了能退吗"
+    clipped = clip_message(text)
+    assert len(clipped) == MAX_MESSAGE_LENGTH
+    assert clipped.endswith("衣服太大了能退吗")
+
+
+def test_control_characters_are_removed_and_newlines_folded() -> None:
+    assert clip_message("a\x00b\x7fc\nd\te") == "abc d e"
+
+
+def test_emoji_are_kept() -> None:
+    assert clip_message("😀👍") == "😀👍"
+
+
+class FakeTrackerStore:
+    """Tracker store holding events with metadata, counting retrievals."""
+
+    def __init__(self, events_by_sender: dict[str, List[Any]]) -> None:
+        self.events_by_sender = events_by_sender
+        self.retrievals = 0
+
+    async def retrieve(self, sender_id: str) -> Optional[Any]:
+        self.retrievals += 1
+        if sender_id not in self.events_by_sender:
+            return None
+        return SimpleNamespace(events=self.events_by_sender[sender_id])
+
+
+def user_event(sub: str) -> Any:
+    return SimpleNamespace(type_name="user", metadata={"shopbot": {"sub": sub, "role": "buyer"}})
+
+
+def test_new_conversation_is_allowed() -> None:
+    store = FakeTrackerStore({})
+    assert asyncio.run(BindingRegistry().allows(store, "new", Identity("b1", "buyer")))
+
+
+def test_conversation_of_another_buyer_is_refused() -> None:
+    store = FakeTrackerStore(
+        {"c1": [SimpleNamespace(type_name="action", metadata={}), user_event("b1")]}
+    )
+    registry = BindingRegistry()
+    assert asyncio.run(registry.allows(store, "c1", Identity("b1", "buyer")))
+    assert not asyncio.run(registry.allows(store, "c1", Identity("b2", "buyer")))
+    assert not asyncio.run(registry.allows(store, "c1", Identity("b1", "seller")))
+
+
+def test_binding_is_cached_after_the_first_lookup() -> None:
+    store = FakeTrackerStore({"c1": [user_event("b1")]})
+    registry = BindingRegistry()
+    for _ in range(3):
+        assert asyncio.run(registry.allows(store, "c1", Identity("b1", "buyer")))
+    assert store.retrievals == 1
+
+
+def test_cache_is_bounded() -> None:
+    registry = BindingRegistry(cache_size=2)
+    for index in range(5):
+        registry.bind(f"c{index}", Identity("b", "buyer"))
+    store = FakeTrackerStore({})
+    asyncio.run(registry.owner(store, "c0"))
+    assert store.retrievals == 1  # c0 was evicted
