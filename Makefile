@@ -33,7 +33,7 @@ eval: train ## NLU report on NLU=FILE into OUT=DIR (accuracy, macro-F1, per inte
 	@scripts/eval.sh "$(NLU)" "$(OUT)"
 
 validate: venvs ## rasa data validate
-	@.venv/rasa/bin/python -m rasa data validate --fail-on-warnings --quiet
+	@.venv/rasa/bin/python scripts/validate_data.py
 
 lint: venvs ## ruff on all Python code
 	@.venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts

@@ -14,6 +14,16 @@ from bot.orders import OrderView
 from bot.services import lookup_order
 from bot.settings import SHOP_TZ, get_settings
 
+#: The response that describes an order in each status.
+STATUS_RESPONSES = {
+    "unpaid": "utter_order_status_unpaid",
+    "paid": "utter_order_status_paid",
+    "shipped": "utter_order_status_shipped",
+    "delivered": "utter_order_status_delivered",
+    "completed": "utter_order_status_completed",
+    "closed": "utter_order_status_closed",
+}
+
 
 def order_placeholders(order: OrderView) -> Dict[str, Any]:
     """Return the response placeholders that describe one order."""
@@ -60,7 +70,7 @@ class ActionLookupOrder(Action):
         result = lookup_order(get_settings(), who.subject, raw_id)
         if result.outcome == "found" and result.order is not None:
             dispatcher.utter_message(
-                response=f"utter_order_status_{result.order.status}",
+                response=STATUS_RESPONSES[result.order.status],
                 **order_placeholders(result.order),
             )
             return [SlotSet("order_id", result.order.order_id)]

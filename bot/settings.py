@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -103,13 +104,18 @@ def _dev_secret(var_dir: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
-    # Create exclusively so that two processes starting together agree.
+    # Write a private temporary file, then link it into place: the link fails
+    # if another process got there first, and no reader sees a partial file.
+    fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=".dev_jwt_secret.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+    finally:
+        os.unlink(tmp)
     return value
 
 

@@ -12,10 +12,14 @@ export SHOPBOT_ACTION_PORT="$ACTION_PORT"
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 # The demo orders are dated around this day; pin it unless told otherwise.
 export SHOPBOT_TODAY="${SHOPBOT_TODAY:-2026-11-24}"
+logs="${SHOPBOT_VAR_DIR:-$here/var}/log"
+# Rasa's dependencies are chatty at import; keep the terminal readable.
+export PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=3 SQLALCHEMY_SILENCE_UBER_WARNING=1
 
 scripts/venv.sh rasa
 scripts/venv.sh bot
 model=$(scripts/train.sh | tail -n 1)
+[ -f "$model" ] || { echo "run.sh: no trained model" >&2; exit 1; }
 bin/shopbot db import data/demo/orders.yaml
 
 pids=()
@@ -27,17 +31,19 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-mkdir -p var/log
+mkdir -p "$logs"
 .venv/bot/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
-  >var/log/actions.log 2>&1 &
+  >"$logs/actions.log" 2>&1 &
 pids+=($!)
 .venv/rasa/bin/python -m rasa run --model "$model" --credentials credentials.yml \
   --endpoints endpoints.yml --port "$RASA_PORT" --interface 127.0.0.1 \
-  --log-file var/log/rasa.log &
+  --log-file "$logs/rasa.log" >"$logs/rasa.out" 2>&1 &
 pids+=($!)
 
-.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$ACTION_PORT/health" 120
-.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$RASA_PORT/webhooks/shop/" 300
+.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$ACTION_PORT/health" 120 \
+  || { tail -n 20 "$logs/actions.log" >&2; exit 1; }
+.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$RASA_PORT/webhooks/shop/" 300 \
+  || { tail -n 20 "$logs/rasa.out" >&2; exit 1; }
 token=$(bin/shopbot token buyer_001 --ttl 86400)
 cat <<MSG
 
@@ -47,7 +53,7 @@ shopbot is running (demo buyer buyer_001, today pinned to $SHOPBOT_TODAY).
   try it:
 curl -s -X POST http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook -H 'Content-Type: application/json' -H 'Authorization: Bearer $token' -d '{"sender": "demo-1", "message": "我的订单2026111000001的衣服太大了"}'
 
-Logs: var/log/rasa.log, var/log/actions.log. Ctrl-C stops everything.
+Logs: $logs/rasa.log, $logs/actions.log. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"
-echo "a server stopped; see var/log/" >&2
+echo "a server stopped; see $logs/" >&2

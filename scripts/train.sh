@@ -37,6 +37,7 @@ else
     "$py" -m rasa train --config config.yml --domain domain.yml --data data \
       --out models --fixed-model-name "$name" --quiet >&2
   ) 9>"$cache/models/train.lock"
+  [ -f "$model" ] || { echo "train.sh: training produced no model" >&2; exit 1; }
   echo "==> trained in $(( $(date +%s) - start )) s" >&2
   cp "$model" "$cache/models/$name.tar.gz.tmp" && mv "$cache/models/$name.tar.gz.tmp" "$cache/models/$name.tar.gz"
 fi

@@ -38,3 +38,15 @@ def test_dev_secret_is_created_once_and_shared(tmp_path: Path) -> None:
     second = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).signing_secret()
     assert first == second and len(first) >= 32
     assert (tmp_path / "dev_jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_processes_starting_together_agree_on_the_dev_secret(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def secret(_: int) -> str:
+        return load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).signing_secret()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = set(pool.map(secret, range(32)))
+    assert len(values) == 1 and len(values.pop()) >= 32
+    assert [p.name for p in tmp_path.iterdir()] == ["dev_jwt_secret"]

@@ -22,7 +22,7 @@ import pytest
 from bot.auth import mint_token
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "e2e-secret-not-for-production"
+SECRET = "e2e-secret-not-for-production-0123456789"
 
 
 def free_port() -> int:
