@@ -37,6 +37,7 @@ validate: venvs ## rasa data validate
 
 lint: venvs ## ruff on all Python code
 	@.venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts
+	@.venv/bot/bin/ruff format --check bot actions shopbot_rasa tests scripts
 
 types: venvs ## mypy on bot/
 	@.venv/bot/bin/mypy bot

@@ -24,7 +24,7 @@ stage() {  # stage NAME COMMAND...
 stage "environments" bash -c "scripts/venv.sh rasa && scripts/venv.sh bot" || exit 1
 [ ${#failed_stages[@]} -eq 0 ] || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
-stage "lint (ruff)" .venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts
+stage "lint (ruff)" bash -c ".venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts && .venv/bot/bin/ruff format --check bot actions shopbot_rasa tests scripts"
 stage "types (mypy bot/)" .venv/bot/bin/mypy bot
 stage "unit tests (bot, actions; Python 3.11)" \
   .venv/bot/bin/python -m pytest -q tests/bot tests/actions --junitxml="$results/bot.xml"
