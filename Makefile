@@ -8,7 +8,7 @@ NLU ?= ../shared/eval/nlu_dev.yml
 OUT ?= results/eval
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat eval lint types venvs validate token
+.PHONY: help run test train chat eval lint types venvs validate token bench
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: venvs ## ruff on all Python code
 
 types: venvs ## mypy on bot/
 	@.venv/bot/bin/mypy bot
+
+bench: train ## benchmark: bare vs custom-action turn latency, start-up, memory (N=200)
+	@.venv/bot/bin/python scripts/bench.py -n $${N:-200}
 
 token: venvs ## print a demo buyer token (SUB=buyer_001 ROLE=buyer)
 	@bin/shopbot token $${SUB:-buyer_001} --role $${ROLE:-buyer}

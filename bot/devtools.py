@@ -1,15 +1,28 @@
-"""Small helpers for the project's scripts (``python -m bot.devtools ...``).
+"""Helpers for the project's scripts, tests and benchmarks.
 
-wait-http URL SECONDS   wait until URL answers any HTTP status < 500
+Command line (``python -m bot.devtools ...``)::
+
+    wait-http URL SECONDS   wait until URL answers any HTTP status < 500
+
+:class:`Stack` starts the real action server and Rasa server on free ports,
+as the end-to-end tests and the benchmark need them. Nothing here is used by
+the bot itself.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence
+
+from bot.settings import PROJECT_ROOT
 
 
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
@@ -31,6 +44,132 @@ def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
             pass
         time.sleep(interval_s)
     return False
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_kib(pid: int) -> int:
+    """Return the resident memory of process ``pid`` in KiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Stack:
+    """The action server and the Rasa server, started on free ports.
+
+    Args:
+        model: Path of the trained model.
+        workdir: Folder for logs and the generated endpoints file.
+        env: Extra environment for both servers (database, secret, today).
+        with_actions: False starts Rasa alone (a bare bot: custom actions fail).
+    """
+
+    model: Path
+    workdir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    with_actions: bool = True
+    rasa_port: int = field(default_factory=free_port)
+    action_port: int = field(default_factory=free_port)
+    processes: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    startup_seconds: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The Rasa server's base URL."""
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def _environment(self) -> Dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **self.env}
+
+    def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
+        log = self.workdir / f"{name}.log"
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=self._environment(),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[name] = process
+        deadline = started + timeout_s
+        while not wait_http(health, 1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:]
+                self.stop()
+                raise RuntimeError(f"{name} did not start:\n{tail}")
+        self.startup_seconds[name] = time.monotonic() - started
+
+    def start(self) -> Stack:
+        """Start the servers and wait until both answer."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        endpoints = self.workdir / "endpoints.yml"
+        endpoints.write_text(
+            f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
+        )
+        if self.with_actions:
+            self._spawn(
+                "actions",
+                [
+                    str(PROJECT_ROOT / ".venv" / "bot" / "bin" / "python"),
+                    "-m",
+                    "rasa_sdk",
+                    "--actions",
+                    "actions",
+                    "--port",
+                    str(self.action_port),
+                ],
+                f"http://127.0.0.1:{self.action_port}/health",
+                120,
+            )
+        rasa_python = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "python"
+        self._spawn(
+            "rasa",
+            [
+                str(rasa_python),
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(self.model),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                str(endpoints),
+                "--port",
+                str(self.rasa_port),
+                "--interface",
+                "127.0.0.1",
+            ],
+            f"{self.url}/webhooks/shop/",
+            300,
+        )
+        return self
+
+    def rss_kib(self) -> Dict[str, int]:
+        """Return the resident memory of each running server in KiB."""
+        return {name: rss_kib(p.pid) for name, p in self.processes.items() if p.poll() is None}
+
+    def stop(self) -> None:
+        """Stop both servers (terminate, then kill after 20 s)."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def main(argv: Sequence[str]) -> int:

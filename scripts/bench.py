@@ -1,0 +1,125 @@
+"""Benchmark of the running stack: turn latency, start-up time, memory.
+
+Starts the real servers (as the end-to-end tests do) with the demo orders and
+measures, in one run:
+
+* a bare Rasa turn: "在吗" answered by a rule and a response, no custom action;
+* a custom-action turn: an order question answered from the database;
+* start-up time and resident memory of the Rasa and action servers.
+
+It prints figures and the ratio of the two turns; it asserts nothing. Run with
+``make bench`` (``N=`` turns per kind, default 200).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import httpx
+
+from bot.auth import mint_token
+from bot.devtools import Stack
+from bot.settings import PROJECT_ROOT
+
+SECRET = "bench-secret-not-for-production-0123456789"  # noqa: S105 - local benchmark
+
+
+def percentile(values: List[float], share: float) -> float:
+    """Return the nearest-rank percentile of ``values`` (0 < share <= 1)."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
+
+
+def timed_turns(client: httpx.Client, url: str, token: str, text: str, n: int) -> List[float]:
+    """Send ``text`` ``n`` times (one conversation each 10 turns); return ms per turn."""
+    latencies = []
+    for index in range(n):
+        body = {"sender": f"bench-{text[:2]}-{index // 10}", "message": text}
+        started = time.perf_counter()
+        reply = client.post(
+            f"{url}/webhooks/shop/webhook", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        reply.raise_for_status()
+        if not reply.json():
+            raise RuntimeError(f"no answer to {text!r}")
+    return latencies
+
+
+def summary(latencies: List[float]) -> Dict[str, float]:
+    """Median, 95th and 99th percentile in ms."""
+    return {
+        "median_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(percentile(latencies, 0.95), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+    }
+
+
+def main() -> int:
+    """Run the benchmark and print its figures; return an exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "current.tar.gz")
+    parser.add_argument("-n", type=int, default=200, help="turns per kind")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / "bench.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="shopbot-bench-"))
+    env = {
+        "SHOPBOT_VAR_DIR": str(work),
+        "SHOPBOT_DB_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "SHOPBOT_JWT_SECRET": SECRET,
+        "SHOPBOT_TODAY": "2026-11-24",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "import", "data/demo/orders.yaml"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    stack = Stack(model=args.model.resolve(), workdir=work, env=env).start()
+    try:
+        token = mint_token(SECRET, "buyer_001", ttl_seconds=3600)
+        with httpx.Client(timeout=60) as client:
+            timed_turns(client, stack.url, token, "在吗", 20)  # warm-up
+            timed_turns(client, stack.url, token, "我的订单2026111000001的衣服太大了", 20)
+            bare = timed_turns(client, stack.url, token, "在吗", args.n)
+            action = timed_turns(
+                client, stack.url, token, "我的订单2026111000001的衣服太大了", args.n
+            )
+        memory = stack.rss_kib()
+    finally:
+        stack.stop()
+    result = {
+        "turns_per_kind": args.n,
+        "bare_rasa_turn": summary(bare),
+        "custom_action_turn": summary(action),
+        "ratio_median": round(statistics.median(action) / statistics.median(bare), 2),
+        "startup_s": {name: round(value, 1) for name, value in stack.startup_seconds.items()},
+        "rss_mib": {name: round(kib / 1024, 1) for name, kib in memory.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"turns per kind: {args.n} (one conversation alone, sequential)")
+    for kind in ("bare_rasa_turn", "custom_action_turn"):
+        figures = result[kind]
+        print(
+            f"{kind:20} median {figures['median_ms']:7.2f} ms   p95 {figures['p95_ms']:7.2f} ms"
+            f"   p99 {figures['p99_ms']:7.2f} ms"
+        )
+    print(f"custom-action / bare median ratio: {result['ratio_median']}")
+    print(f"start-up: {result['startup_s']}  resident memory MiB: {result['rss_mib']}")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
