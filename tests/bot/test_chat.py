@@ -7,7 +7,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, ClassVar, Iterator, List
 
 import pytest
 
@@ -17,7 +17,7 @@ from bot.settings import load_settings
 
 
 class FakeChannel(BaseHTTPRequestHandler):
-    received: List[Any] = []
+    received: ClassVar[List[Any]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
