@@ -8,7 +8,7 @@ ok() { "$1" -c "import sys; sys.exit(0 if '%d.%d' % sys.version_info[:2] == '$wa
 for cand in "python$want" "python3"; do
   if path=$(command -v "$cand" 2>/dev/null) && ok "$path"; then echo "$path"; exit 0; fi
 done
-root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-${HOME:-}/.pyenv}")
 for path in "$root"/versions/"$want"*/bin/python"$want" /usr/bin/python"$want" /usr/local/bin/python"$want"; do
   if [ -x "$path" ] && ok "$path"; then echo "$path"; exit 0; fi
 done

@@ -9,7 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 py=.venv/rasa/bin/python
-cache="${SHOPBOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shopbot}"
+. "$here/scripts/common.sh"
+cache="$SHOPBOT_CACHE"
 mkdir -p "$cache/models" models
 
 "$py" -m shopbot_rasa.spacy_pipeline --out build/spacy_zh \

@@ -15,7 +15,8 @@ case "$name" in
 esac
 lock="$here/requirements/$name.lock"
 python=$("$here/scripts/find-python.sh" "$version")
-cache="${SHOPBOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shopbot}"
+. "$here/scripts/common.sh"
+cache="$SHOPBOT_CACHE"
 key=$( { cat "$lock"; "$python" -VV; } | sha256sum | cut -c1-16)
 target="$cache/venvs/$name-$key"
 mkdir -p "$cache/venvs" "$here/.venv"
