@@ -24,12 +24,12 @@ bin/shopbot db import data/demo/orders.yaml
 
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "shopbot stopped."
 }
-trap cleanup INT TERM EXIT
+trap cleanup INT TERM HUP EXIT
 
 mkdir -p "$logs"
 .venv/bot/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
