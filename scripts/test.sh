@@ -27,7 +27,7 @@ stage "environments" bash -c "scripts/venv.sh rasa && scripts/venv.sh bot" || ex
 stage "lint (ruff)" bash -c ".venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts && .venv/bot/bin/ruff format --check bot actions shopbot_rasa tests scripts"
 stage "types (mypy bot/)" .venv/bot/bin/mypy bot
 stage "unit tests (bot, actions; Python 3.11)" \
-  .venv/bot/bin/python -m pytest -q tests/bot tests/actions --junitxml="$results/bot.xml"
+  .venv/bot/bin/python -m pytest -q tests/bot tests/actions tests/data --junitxml="$results/bot.xml"
 stage "Rasa-side tests (Python 3.10)" \
   .venv/rasa/bin/python -m pytest -q tests/rasa --junitxml="$results/rasa.xml"
 stage "rasa data validate" .venv/rasa/bin/python scripts/validate_data.py
