@@ -24,6 +24,12 @@ from typing import Dict, List, Mapping, Sequence
 
 from bot.settings import PROJECT_ROOT
 
+#: The demo orders and the day they are dated around.
+DEMO_ORDERS = PROJECT_ROOT / "data" / "demo" / "orders.yaml"
+DEMO_TODAY = "2026-11-24"
+BOT_PYTHON = PROJECT_ROOT / ".venv" / "bot" / "bin" / "python"
+RASA_PYTHON = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "python"
+
 
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """Poll ``url`` until it answers with a status below 500.
@@ -70,17 +76,44 @@ class Stack:
         model: Path of the trained model.
         workdir: Folder for logs and the generated endpoints file.
         env: Extra environment for both servers (database, secret, today).
-        with_actions: False starts Rasa alone (a bare bot: custom actions fail).
     """
 
     model: Path
     workdir: Path
     env: Mapping[str, str] = field(default_factory=dict)
-    with_actions: bool = True
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
     processes: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     startup_seconds: Dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def demo(cls, model: Path, workdir: Path, secret: str) -> Stack:
+        """Return a stack on a fresh SQLite database holding the demo orders.
+
+        Args:
+            model: Path of the trained model.
+            workdir: Folder for the database, logs and endpoints file.
+            secret: The JWT secret the servers verify tokens with.
+
+        Returns:
+            The stack, not yet started.
+        """
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "SHOPBOT_VAR_DIR": str(workdir),
+            "SHOPBOT_DB_URL": f"sqlite:///{workdir / 'shopbot.sqlite3'}",
+            "SHOPBOT_JWT_SECRET": secret,
+            "SHOPBOT_TODAY": DEMO_TODAY,
+        }
+        stack = cls(model=model, workdir=workdir, env=env)
+        subprocess.run(
+            [str(BOT_PYTHON), "-m", "bot.cli", "db", "import", str(DEMO_ORDERS)],
+            cwd=PROJECT_ROOT,
+            env=stack._environment(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return stack
 
     @property
     def url(self) -> str:
@@ -116,26 +149,24 @@ class Stack:
         endpoints.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
         )
-        if self.with_actions:
-            self._spawn(
+        self._spawn(
+            "actions",
+            [
+                str(BOT_PYTHON),
+                "-m",
+                "rasa_sdk",
+                "--actions",
                 "actions",
-                [
-                    str(PROJECT_ROOT / ".venv" / "bot" / "bin" / "python"),
-                    "-m",
-                    "rasa_sdk",
-                    "--actions",
-                    "actions",
-                    "--port",
-                    str(self.action_port),
-                ],
-                f"http://127.0.0.1:{self.action_port}/health",
-                120,
-            )
-        rasa_python = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "python"
+                "--port",
+                str(self.action_port),
+            ],
+            f"http://127.0.0.1:{self.action_port}/health",
+            120,
+        )
         self._spawn(
             "rasa",
             [
-                str(rasa_python),
+                str(RASA_PYTHON),
                 "-m",
                 "rasa",
                 "run",

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -72,20 +69,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / "bench.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shopbot-bench-"))
-    env = {
-        "SHOPBOT_VAR_DIR": str(work),
-        "SHOPBOT_DB_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-        "SHOPBOT_JWT_SECRET": SECRET,
-        "SHOPBOT_TODAY": "2026-11-24",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "import", "data/demo/orders.yaml"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    stack = Stack(model=args.model.resolve(), workdir=work, env=env).start()
+    stack = Stack.demo(args.model.resolve(), work, SECRET).start()
     try:
         token = mint_token(SECRET, "buyer_001", ttl_seconds=3600)
         with httpx.Client(timeout=60) as client:

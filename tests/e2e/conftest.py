@@ -8,8 +8,6 @@ SQLite database with the demo orders and its own JWT secret.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -18,11 +16,10 @@ import pytest
 import yaml
 
 from bot.auth import mint_token
-from bot.devtools import Stack, free_port
+from bot.devtools import DEMO_ORDERS, Stack, free_port
 from bot.settings import PROJECT_ROOT as ROOT
 
 SECRET = "e2e-secret-not-for-production-0123456789"
-DEMO_FILE = ROOT / "data" / "demo" / "orders.yaml"
 
 __all__ = ["ROOT", "Bot", "free_port"]
 
@@ -67,20 +64,7 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    work = tmp_path_factory.mktemp("e2e")
-    env = {
-        "SHOPBOT_VAR_DIR": str(work),
-        "SHOPBOT_DB_URL": f"sqlite:///{work / 'e2e.sqlite3'}",
-        "SHOPBOT_JWT_SECRET": SECRET,
-        "SHOPBOT_TODAY": "2026-11-24",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "import", str(DEMO_FILE)],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        check=True,
-        cwd=ROOT,
-    )
-    stack = Stack(model=model_path(), workdir=work, env=env).start()
+    stack = Stack.demo(model_path(), tmp_path_factory.mktemp("e2e"), SECRET).start()
     try:
         yield Bot(stack)
     finally:
@@ -90,7 +74,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
 @pytest.fixture(scope="session")
 def demo_order() -> Dict[str, Any]:
     """The demo buyer's first order in data/demo/orders.yaml."""
-    data = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
+    data = yaml.safe_load(DEMO_ORDERS.read_text(encoding="utf-8"))
     order: Dict[str, Any] = next(o for o in data["orders"] if o["buyer_id"] == "buyer_001")
     order["order_id"] = str(order["order_id"])
     return order
