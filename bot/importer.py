@@ -53,6 +53,7 @@ from pydantic.functional_validators import PlainValidator
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from bot.claim_flow import claim_number
 from bot.db.models import (
     CATEGORIES,
     CLAIM_STATUSES,
@@ -960,7 +961,7 @@ def _write_claims(
         values = claim.values()
         old = stored.get(claim.order_id)
         if old is None:
-            inserts.append(values)
+            inserts.append({**values, "number": claim_number(claim.order_id)})
             continue
         claim_id, old_values = old[0], old[1:]
         if old_values == tuple(values[name] for name in _CLAIM_COLUMNS):

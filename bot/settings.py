@@ -34,6 +34,36 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class RefundLimits:
+    """The shop's refund-step time limits, in days (``shared/spec/policy.md``).
+
+    Attributes:
+        seller_answer_unshipped_days: The seller answers a 仅退款 request for
+            an unshipped order within this many days, or it is agreed.
+        seller_answer_days: The seller answers any other request within this
+            many days, or it is agreed.
+        buyer_ship_days: The buyer ships the return within this many days of
+            the return address, or the claim closes.
+        seller_confirm_days: The seller confirms a shipped return within this
+            many days, or it is refunded.
+    """
+
+    seller_answer_unshipped_days: int = 2
+    seller_answer_days: int = 5
+    buyer_ship_days: int = 7
+    seller_confirm_days: int = 10
+
+
+#: Environment variable of each refund limit.
+REFUND_LIMIT_VARIABLES = {
+    "seller_answer_unshipped_days": "SHOPBOT_SELLER_ANSWER_UNSHIPPED_DAYS",
+    "seller_answer_days": "SHOPBOT_SELLER_ANSWER_DAYS",
+    "buyer_ship_days": "SHOPBOT_BUYER_SHIP_DAYS",
+    "seller_confirm_days": "SHOPBOT_SELLER_CONFIRM_DAYS",
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Configuration of one shopbot process.
 
@@ -47,6 +77,9 @@ class Settings:
         im_callback_url: Where IM replies are delivered.
         agent_token: Bearer token of the agent assistant; None turns it off.
         var_dir: Folder for local state (SQLite file, dev secret).
+        policy_file: The after-sales rule table; None: the shipped
+            ``bot/policy/rules.yml``.
+        refund_limits: The refund-step time limits.
     """
 
     db_url: str
@@ -56,6 +89,8 @@ class Settings:
     im_callback_url: Optional[str] = None
     agent_token: Optional[str] = field(default=None, repr=False)
     var_dir: Path = PROJECT_ROOT / "var"
+    policy_file: Optional[Path] = None
+    refund_limits: RefundLimits = field(default_factory=RefundLimits)
 
     def signing_secret(self) -> str:
         """Return the JWT secret, or the local development secret.
@@ -119,6 +154,19 @@ def _dev_secret(var_dir: Path) -> str:
     return value
 
 
+def _refund_limits(env: Mapping[str, str]) -> RefundLimits:
+    """Read the refund limits (whole days, 1 to 365) from the environment."""
+    values: dict[str, int] = {}
+    for name, variable in REFUND_LIMIT_VARIABLES.items():
+        raw = _optional(env, variable)
+        if raw is None:
+            continue
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 365):
+            raise SettingsError(f"{variable} must be a whole number of days, 1 to 365, got {raw!r}")
+        values[name] = int(raw)
+    return RefundLimits(**values)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Return the process's settings, read from the environment once.
@@ -158,4 +206,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         im_callback_url=_optional(source, "SHOPBOT_IM_CALLBACK_URL"),
         agent_token=_optional(source, "SHOPBOT_AGENT_TOKEN"),
         var_dir=var_dir,
+        policy_file=Path(policy) if (policy := _optional(source, "SHOPBOT_POLICY_FILE")) else None,
+        refund_limits=_refund_limits(source),
     )

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -78,6 +79,9 @@ CLAIM_TYPES = (
     "virtual_goods_issue",
     "refund_progress",
 )
+
+#: Longest claim number (see :func:`bot.claim_flow.claim_number`).
+CLAIM_NUMBER_MAX_LENGTH = 40
 
 #: Longest order id: a string of 1 to this many ASCII digits.
 ORDER_ID_MAX_LENGTH = 32
@@ -223,21 +227,30 @@ class Order(Base):
 
 
 class Claim(Base):
-    """The after-sales dispute of an order: at most one per order (policy W8)."""
+    """The after-sales dispute of an order: at most one per order (policy W8).
+
+    ``number`` is the claim's human-friendly number; ``evidence`` the
+    checklist of the E rule that applied; ``decision`` the rule engine's
+    decision that allowed it (JSON), None for claims imported from a shop.
+    """
 
     __tablename__ = "claims"
     __table_args__ = (
         UniqueConstraint("order_id"),
+        UniqueConstraint("number"),
         CheckConstraint(_in_list("status", CLAIM_STATUSES), name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(CLAIM_NUMBER_MAX_LENGTH))
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"))
     type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     return_tracking_no: Mapped[Optional[str]] = mapped_column(String(64))
     reason: Mapped[Optional[str]] = mapped_column(Text)
+    evidence: Mapped[Optional[List[str]]] = mapped_column(JSON)
+    decision: Mapped[Optional[Dict[str, Any]]] = mapped_column(JSON)
 
     order: Mapped[Order] = relationship(back_populates="claim")
     events: Mapped[List[ClaimEvent]] = relationship(
@@ -271,6 +284,7 @@ class ClaimEvent(Base):
 
 __all__ = [
     "CATEGORIES",
+    "CLAIM_NUMBER_MAX_LENGTH",
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
     "NO_REASON_RETURN_EXCLUDED",

@@ -43,7 +43,7 @@ def test_schema_has_the_index_and_constraints(migrated_url: str) -> None:
     inspector = inspect(get_engine(migrated_url))
     assert "ix_orders_buyer_id" in {ix["name"] for ix in inspector.get_indexes("orders")}
     uniques = inspector.get_unique_constraints("claims")
-    assert [u["column_names"] for u in uniques] == [["order_id"]]
+    assert sorted(u["column_names"] for u in uniques) == [["number"], ["order_id"]]
 
 
 def test_upgrade_is_safe_to_repeat_and_keeps_data(demo_url: str) -> None:
@@ -138,3 +138,25 @@ def test_importing_the_modules_creates_no_engine() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_0002_numbers_the_claims_that_exist(db_url: str) -> None:
+    upgrade(db_url, "0001")
+    with get_engine(db_url).begin() as connection:
+        connection.exec_driver_sql("INSERT INTO shops (id, name) VALUES ('s', 'S')")
+        connection.exec_driver_sql("INSERT INTO buyers (id) VALUES ('b')")
+        connection.exec_driver_sql(
+            "INSERT INTO orders (order_id, buyer_id, shop_id, product, category, "
+            "no_reason_return, free_shipping, quantity, price, status) "
+            "VALUES ('42', 'b', 's', 'p', 'general', true, true, 1, 1.00, 'paid')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO claims (order_id, type, status, opened_at) "
+            "VALUES ('42', 'refund_request', 'requested', '2026-11-20 02:00:00+00:00')"
+        )
+    dispose_engines()
+    upgrade(db_url)
+    with get_engine(db_url).connect() as connection:
+        rows = connection.exec_driver_sql("SELECT number, evidence FROM claims").all()
+    assert [tuple(row) for row in rows] == [("AS42", None)]
+    assert _schema_diffs(db_url) == []

@@ -94,10 +94,25 @@ def test_second_claim_on_an_order_is_rejected(migrated_url: str) -> None:
         session.add(_order("1"))
         session.flush()
         session.add(
-            Claim(order_id="1", type="refund_request", status="requested", opened_at=opened)
+            Claim(
+                number="AS1",
+                order_id="1",
+                type="refund_request",
+                status="requested",
+                opened_at=opened,
+            )
         )
+    # A different number: the unique order_id alone refuses the second claim.
     with pytest.raises(IntegrityError), session_scope(migrated_url) as session:
-        session.add(Claim(order_id="1", type="return_goods", status="requested", opened_at=opened))
+        session.add(
+            Claim(
+                number="AS1-2",
+                order_id="1",
+                type="return_goods",
+                status="requested",
+                opened_at=opened,
+            )
+        )
     with session_scope(migrated_url) as session:
         claims = session.scalars(select(Claim)).all()
         assert [(c.order_id, c.type) for c in claims] == [("1", "refund_request")]

@@ -50,3 +50,24 @@ def test_processes_starting_together_agree_on_the_dev_secret(tmp_path: Path) -> 
         values = set(pool.map(secret, range(32)))
     assert len(values) == 1 and len(values.pop()) >= 32
     assert [p.name for p in tmp_path.iterdir()] == ["dev_jwt_secret"]
+
+
+def test_refund_limits_default_to_the_policy_and_can_be_set(tmp_path: Path) -> None:
+    defaults = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).refund_limits
+    assert (defaults.seller_answer_unshipped_days, defaults.seller_answer_days) == (2, 5)
+    assert (defaults.buyer_ship_days, defaults.seller_confirm_days) == (7, 10)
+    env = {"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_SELLER_CONFIRM_DAYS": "12"}
+    assert load_settings(env).refund_limits.seller_confirm_days == 12
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "7.5", "x", "400"])
+def test_bad_refund_limit_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    env = {"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_BUYER_SHIP_DAYS": value}
+    with pytest.raises(SettingsError, match="SHOPBOT_BUYER_SHIP_DAYS"):
+        load_settings(env)
+
+
+def test_policy_file_can_be_set(tmp_path: Path) -> None:
+    assert load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).policy_file is None
+    env = {"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_POLICY_FILE": str(tmp_path / "p.yml")}
+    assert load_settings(env).policy_file == tmp_path / "p.yml"
