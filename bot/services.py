@@ -6,12 +6,31 @@ settings and returns plain values; callers never see a session or SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Optional
+import logging
+from dataclasses import dataclass, field, replace
+from typing import List, Optional, Tuple
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.claim_flow import TransitionError
+from bot.claims import (
+    ClaimView,
+    advance,
+    claim_by_number,
+    claim_of_order,
+    insert_claim,
+    signed_not_refunded,
+)
+from bot.claims import view as claim_view
+from bot.db.models import CLAIM_TYPES, Claim
 from bot.db.session import session_scope
 from bot.orders import OrderView, find_order, normalize_order_id, recent_orders
+from bot.policy.engine import BuyerFacts, Decision, china_date, decide
+from bot.policy.table import RuleTable, cached_table
 from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: How many recent orders a buyer is offered to choose from.
 RECENT_ORDER_CHOICES = 5
@@ -37,6 +56,23 @@ class OrderLookup:
     candidates: List[OrderView] = field(default_factory=list)
 
 
+def _find_own(
+    session: Session, buyer_id: str, raw_order_id: Optional[str]
+) -> Tuple[Optional[str], Optional[OrderView]]:
+    """Find the buyer's order; return (the id as normalised, the order or None).
+
+    An order of another buyer and an order that does not exist take the same
+    path (one query filtered by the buyer) and log the same line.
+    """
+    raw = (raw_order_id or "").strip()
+    order_id = normalize_order_id(raw)
+    order = find_order(session, buyer_id, order_id) if order_id else None
+    if order is None:
+        logger.info("order %r not found for buyer %r", (order_id or raw)[:40], buyer_id)
+        return (order_id or raw[:40]) or None, None
+    return order.order_id, order
+
+
 def lookup_order(settings: Settings, buyer_id: str, raw_order_id: Optional[str]) -> OrderLookup:
     """Find the order a buyer means, only among the buyer's own orders.
 
@@ -51,10 +87,9 @@ def lookup_order(settings: Settings, buyer_id: str, raw_order_id: Optional[str])
     """
     with session_scope(settings.db_url) as session:
         if raw_order_id is not None and raw_order_id.strip():
-            order_id = normalize_order_id(raw_order_id)
-            order = find_order(session, buyer_id, order_id) if order_id else None
+            order_id, order = _find_own(session, buyer_id, raw_order_id)
             if order is None:
-                return OrderLookup("not_found", order_id=order_id or raw_order_id.strip()[:40])
+                return OrderLookup("not_found", order_id=order_id)
             return OrderLookup("found", order=order, order_id=order.order_id)
         candidates = recent_orders(session, buyer_id, limit=RECENT_ORDER_CHOICES)
     if not candidates:
@@ -62,3 +97,303 @@ def lookup_order(settings: Settings, buyer_id: str, raw_order_id: Optional[str])
     if len(candidates) == 1:
         return OrderLookup("found", order=candidates[0], order_id=candidates[0].order_id)
     return OrderLookup("choose", candidates=candidates)
+
+
+# --------------------------------------------------------------------------
+# After-sales decisions and claims
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """The rule engine's answer about one of the buyer's orders.
+
+    Attributes:
+        outcome: ``decided`` (``order`` and ``decision`` are set) or
+            ``not_found`` (not an order of this buyer).
+        order_id: The id the buyer gave, normalised when possible.
+        order: The order.
+        decision: The decision.
+    """
+
+    outcome: str
+    order_id: Optional[str]
+    order: Optional[OrderView] = None
+    decision: Optional[Decision] = None
+
+
+@dataclass(frozen=True)
+class OpenClaimResult:
+    """The answer to "open a claim on this order".
+
+    Attributes:
+        outcome: ``opened``; ``already_opened`` (``claim`` is the existing
+            one, W8); ``not_allowed`` (the decision does not allow a claim:
+            see ``decision``); ``not_found`` (not an order of this buyer);
+            ``not_a_claim`` (the problem is not an intent that opens one).
+        order_id: The id the buyer gave, normalised when possible.
+        claim: The claim opened, or the one that already exists.
+        decision: The decision the answer rests on.
+    """
+
+    outcome: str
+    order_id: Optional[str]
+    claim: Optional[ClaimView] = None
+    decision: Optional[Decision] = None
+
+
+@dataclass(frozen=True)
+class ClaimChange:
+    """The answer to "move this claim along the return flow".
+
+    Attributes:
+        outcome: ``moved``, ``not_found`` (not a claim of this buyer) or
+            ``not_allowed`` (the flow has no such step for this actor).
+        claim: The claim after the step (or unchanged when not allowed).
+        problem: Why the step is not allowed (English, for logs).
+    """
+
+    outcome: str
+    claim: Optional[ClaimView] = None
+    problem: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OrderClaims:
+    """An order's claims with their status.
+
+    Attributes:
+        outcome: ``found`` or ``not_found`` (not an order of this buyer).
+        order_id: The id the buyer gave, normalised when possible.
+        claims: The claims (at most one, W8).
+    """
+
+    outcome: str
+    order_id: Optional[str]
+    claims: List[ClaimView] = field(default_factory=list)
+
+
+def policy_table(settings: Settings) -> RuleTable:
+    """Return the rule table of the settings, read once per process."""
+    return cached_table(settings.policy_file)
+
+
+def _refund_days(table: RuleTable) -> int:
+    return table.floors["N4"].days or 0
+
+
+def _claim_view(settings: Settings, claim: Claim) -> ClaimView:
+    return claim_view(claim, settings.refund_limits, _refund_days(policy_table(settings)))
+
+
+def _with_claim(facts: BuyerFacts, claim: Optional[Claim]) -> BuyerFacts:
+    """Add what the order's claim says to the buyer's facts (W8, E6)."""
+    if claim is None:
+        return facts
+    signed_on = facts.return_signed_on
+    if signed_on is None and claim.status == "seller_signed":
+        signed_at = next(e.at for e in reversed(claim.events) if e.status == "seller_signed")
+        signed_on = china_date(signed_at)
+    return replace(
+        facts,
+        dispute_used=True,
+        return_signed_on=signed_on,
+        return_waybill=facts.return_waybill or claim.return_tracking_no,
+    )
+
+
+def _decide_in(
+    settings: Settings,
+    session: Session,
+    buyer_id: str,
+    raw_order_id: Optional[str],
+    problem: str,
+    facts: BuyerFacts,
+) -> Tuple[Optional[str], Optional[OrderView], Optional[Claim], Optional[Decision]]:
+    """Find the buyer's order and its claim, and decide; all None when not found."""
+    order_id, order = _find_own(session, buyer_id, raw_order_id)
+    if order is None:
+        return order_id, None, None, None
+    claim = claim_of_order(session, buyer_id, order.order_id)
+    decision = decide(
+        policy_table(settings), order, problem, _with_claim(facts, claim), settings.today()
+    )
+    return order_id, order, claim, decision
+
+
+def decide_for_order(
+    settings: Settings,
+    buyer_id: str,
+    raw_order_id: Optional[str],
+    problem: str,
+    facts: Optional[BuyerFacts] = None,
+) -> DecisionResult:
+    """Decide what the buyer can do about ``problem`` with one of their orders.
+
+    The order's claim, if any, adds its facts: a dispute was used (W8), and
+    when the seller signed for the return, that date and the waybill (E6).
+
+    Args:
+        settings: Process settings (database, rule table, today).
+        buyer_id: The verified buyer.
+        raw_order_id: The order id as the buyer wrote it.
+        problem: An intent name of ``shared/spec/intents.md``.
+        facts: What the buyer says or has.
+
+    Returns:
+        The decision, or ``not_found`` for an id that is not the buyer's order.
+
+    Raises:
+        bot.policy.engine.UnknownProblemError: ``problem`` is not in the table.
+    """
+    with session_scope(settings.db_url) as session:
+        order_id, order, _, decision = _decide_in(
+            settings, session, buyer_id, raw_order_id, problem, facts or BuyerFacts()
+        )
+    if order is None or decision is None:
+        return DecisionResult("not_found", order_id)
+    return DecisionResult("decided", order.order_id, order, decision)
+
+
+def _existing_claim(settings: Settings, buyer_id: str, order_id: str) -> Optional[ClaimView]:
+    with session_scope(settings.db_url) as session:
+        claim = claim_of_order(session, buyer_id, order_id)
+        return _claim_view(settings, claim) if claim is not None else None
+
+
+def open_claim(
+    settings: Settings,
+    buyer_id: str,
+    raw_order_id: Optional[str],
+    problem: str,
+    facts: Optional[BuyerFacts] = None,
+    reason: Optional[str] = None,
+) -> OpenClaimResult:
+    """Open a claim (type = ``problem``) on the buyer's order if the rules allow it.
+
+    The claim records the buyer's reason, the evidence checklist of the E
+    rule that applied and the decision as JSON. One claim per order (W8) is
+    the database's unique constraint: when another opener wins the race,
+    the answer is ``already_opened`` with the winner's number and status.
+
+    Args:
+        settings: Process settings.
+        buyer_id: The verified buyer.
+        raw_order_id: The order id as the buyer wrote it.
+        problem: The intent name; it must be one that opens a claim.
+        facts: What the buyer says or has.
+        reason: The buyer's own words, kept with the claim.
+
+    Returns:
+        The outcome, the claim and the decision.
+    """
+    if problem not in CLAIM_TYPES:
+        return OpenClaimResult("not_a_claim", raw_order_id)
+    order: Optional[OrderView] = None
+    decision: Optional[Decision] = None
+    try:
+        with session_scope(settings.db_url) as session:
+            order_id, order, existing, decision = _decide_in(
+                settings, session, buyer_id, raw_order_id, problem, facts or BuyerFacts()
+            )
+            if order is None or decision is None:
+                return OpenClaimResult("not_found", order_id)
+            if existing is not None:
+                view = _claim_view(settings, existing)
+                return OpenClaimResult("already_opened", order.order_id, view, decision)
+            if not decision.can_open_claim:
+                return OpenClaimResult("not_allowed", order.order_id, None, decision)
+            claim = insert_claim(
+                session,
+                order_id=order.order_id,
+                claim_type=problem,
+                reason=reason,
+                evidence=decision.evidence,
+                decision=decision.to_json(),
+                actor="buyer",
+                now=settings.now(),
+            )
+            view = _claim_view(settings, claim)
+    except IntegrityError:
+        if order is None:
+            raise
+        winner = _existing_claim(settings, buyer_id, order.order_id)
+        if winner is None:
+            raise
+        logger.info("claim on order %s already opened as %s", order.order_id, winner.number)
+        return OpenClaimResult("already_opened", order.order_id, winner, decision)
+    logger.info("claim %s opened on order %s", view.number, order.order_id)
+    return OpenClaimResult("opened", order.order_id, view, decision)
+
+
+def advance_claim(
+    settings: Settings,
+    buyer_id: str,
+    number: str,
+    target: str,
+    *,
+    actor: str,
+    note: Optional[str] = None,
+    return_tracking_no: Optional[str] = None,
+) -> ClaimChange:
+    """Move one of the buyer's claims a step along the return flow.
+
+    Args:
+        settings: Process settings.
+        buyer_id: The buyer whose order the claim is on.
+        number: The claim number.
+        target: The status to reach.
+        actor: Who takes the step (``buyer``, ``seller``, ``system``,
+            ``platform``).
+        note: A note for the record.
+        return_tracking_no: The return's waybill (when the buyer ships).
+
+    Returns:
+        The outcome and the claim with its next deadline.
+    """
+    with session_scope(settings.db_url) as session:
+        claim = claim_by_number(session, buyer_id, number)
+        if claim is None:
+            logger.info("claim %s not found for buyer %s", number[:40], buyer_id)
+            return ClaimChange("not_found")
+        try:
+            advance(
+                session,
+                claim,
+                target,
+                actor=actor,
+                now=settings.now(),
+                note=note,
+                return_tracking_no=return_tracking_no,
+            )
+        except TransitionError as exc:
+            return ClaimChange("not_allowed", _claim_view(settings, claim), str(exc))
+        return ClaimChange("moved", _claim_view(settings, claim))
+
+
+def order_claims(settings: Settings, buyer_id: str, raw_order_id: Optional[str]) -> OrderClaims:
+    """Return the claims of one of the buyer's orders, with status and deadline."""
+    with session_scope(settings.db_url) as session:
+        order_id, order = _find_own(session, buyer_id, raw_order_id)
+        if order is None:
+            return OrderClaims("not_found", order_id)
+        claim = claim_of_order(session, buyer_id, order.order_id)
+        claims = [_claim_view(settings, claim)] if claim is not None else []
+    return OrderClaims("found", order.order_id, claims)
+
+
+def unrefunded_returns(settings: Settings, buyer_id: str) -> List[ClaimView]:
+    """Return the buyer's claims whose return was signed for but not refunded (E6).
+
+    Each view's deadline is the seller's refund deadline (N4): past it, the
+    buyer may ask 客服介入 with the return waybill.
+    """
+    with session_scope(settings.db_url) as session:
+        return [_claim_view(settings, claim) for claim in signed_not_refunded(session, buyer_id)]
+
+
+def buyer_recent_orders(
+    settings: Settings, buyer_id: str, limit: int = RECENT_ORDER_CHOICES
+) -> List[OrderView]:
+    """Return the buyer's most recent orders (for "which order?")."""
+    with session_scope(settings.db_url) as session:
+        return recent_orders(session, buyer_id, limit=limit)

@@ -117,6 +117,17 @@ class Settings:
             return self.today_override
         return datetime.now(SHOP_TZ).date()
 
+    def now(self) -> datetime:
+        """Return the current time in the shop's time zone, on the pinned day if any.
+
+        With ``SHOPBOT_TODAY`` set, the date is the pinned one and the time of
+        day the real one, so records made in a demo agree with its "today".
+        """
+        moment = datetime.now(SHOP_TZ)
+        if self.today_override is None:
+            return moment
+        return datetime.combine(self.today_override, moment.timetz())
+
 
 _dev_secret_warned = False
 

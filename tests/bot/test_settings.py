@@ -71,3 +71,9 @@ def test_policy_file_can_be_set(tmp_path: Path) -> None:
     assert load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).policy_file is None
     env = {"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_POLICY_FILE": str(tmp_path / "p.yml")}
     assert load_settings(env).policy_file == tmp_path / "p.yml"
+
+
+def test_now_is_aware_and_on_the_pinned_day(tmp_path: Path) -> None:
+    settings = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_TODAY": "2026-12-03"})
+    moment = settings.now()
+    assert moment.utcoffset() is not None and moment.date() == date(2026, 12, 3)
