@@ -7,6 +7,8 @@ Subcommands:
         build or migrate the order database schema (Alembic).
     db import FILE
         import orders in the format of shared/spec/orders.md.
+    db export [FILE]
+        write the database in that format (stdout without FILE; JSON for .json).
     chat [--url URL] [--buyer ID]
         talk to the running bot in the terminal as a buyer of this machine.
 
@@ -71,6 +73,25 @@ def _cmd_db_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_export(args: argparse.Namespace) -> int:
+    from bot.db.migrate import upgrade
+    from bot.db.session import session_scope
+    from bot.exporter import write_export
+
+    settings = load_settings()
+    upgrade(settings.db_url)
+    path = None if args.file in (None, "-") else Path(args.file)
+    try:
+        with session_scope(settings.db_url) as session:
+            text = write_export(session, path)
+    except OSError as exc:
+        print(f"shopbot db export: cannot write {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if path is None:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     from bot.chat import run_chat
 
@@ -97,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp = db_sub.add_parser("import", help="import orders (YAML or JSON)")
     imp.add_argument("file")
     imp.set_defaults(func=_cmd_db_import)
+    exp = db_sub.add_parser("export", help="export orders and claims (YAML or JSON)")
+    exp.add_argument("file", nargs="?", help="output file; stdout when omitted or -")
+    exp.set_defaults(func=_cmd_db_export)
 
     chat = sub.add_parser("chat", help="talk to the running bot as a local buyer")
     chat.add_argument("--url", default="http://127.0.0.1:5005")
