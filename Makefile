@@ -8,7 +8,7 @@ NLU ?= ../shared/eval/nlu_dev.yml
 OUT ?= results/eval
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat eval lint types venvs validate token bench
+.PHONY: help run test train chat eval lint types venvs validate token bench bench-domain
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ types: venvs ## mypy on bot/
 
 bench: train ## benchmark: bare vs custom-action turn latency, start-up, memory (N=200)
 	@.venv/bot/bin/python scripts/bench.py -n $${N:-200}
+
+bench-domain: venvs ## benchmark the domain core: decisions/s, lookup+decision (SQLite, PG_URL=...), 100k import
+	@.venv/bot/bin/python scripts/bench_domain.py $${PG_URL:+--pg-url "$$PG_URL"}
 
 token: venvs ## print a demo buyer token (SUB=buyer_001 ROLE=buyer)
 	@bin/shopbot token $${SUB:-buyer_001} --role $${ROLE:-buyer}

@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import ORDER_ID_MAX_LENGTH, PARTY_ID_MAX_LENGTH, Order, Shop
+from bot.db.models import ORDER_ID_MAX_LENGTH, PARTY_ID_MAX_LENGTH, Claim, Order, Shop
 
 _ORDER_ID_RE = re.compile(rf"[0-9]{{1,{ORDER_ID_MAX_LENGTH}}}")
 
@@ -128,8 +128,10 @@ def _to_view(order: Order, shop_name: str) -> OrderView:
     )
 
 
-def find_order(session: Session, buyer_id: str, order_id: str) -> Optional[OrderView]:
-    """Return the buyer's order ``order_id``.
+def find_order_and_claim(
+    session: Session, buyer_id: str, order_id: str
+) -> Tuple[Optional[OrderView], Optional[Claim]]:
+    """Return the buyer's order ``order_id`` and its claim, in one query.
 
     Args:
         session: An open session.
@@ -138,16 +140,32 @@ def find_order(session: Session, buyer_id: str, order_id: str) -> Optional[Order
             :func:`normalize_order_id`).
 
     Returns:
+        The order (None when it does not exist, belongs to another buyer, or
+        ``order_id`` is not a well-formed id: then no query is made) and its
+        claim (None when it has none).
+    """
+    if not is_order_id(order_id) or not _valid_buyer(buyer_id):
+        return None, None
+    statement = (
+        select(Order, Shop.name, Claim)
+        .join(Shop, Shop.id == Order.shop_id)
+        .outerjoin(Claim, Claim.order_id == Order.order_id)
+        .where(Order.order_id == order_id, Order.buyer_id == buyer_id)
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        return None, None
+    return _to_view(row[0], row[1]), row[2]
+
+
+def find_order(session: Session, buyer_id: str, order_id: str) -> Optional[OrderView]:
+    """Return the buyer's order ``order_id`` (see :func:`find_order_and_claim`).
+
+    Returns:
         The order, or None when it does not exist, belongs to another buyer,
         or ``order_id`` is not a well-formed id (then no query is made).
     """
-    if not is_order_id(order_id) or not _valid_buyer(buyer_id):
-        return None
-    statement = _view_query().where(Order.order_id == order_id, Order.buyer_id == buyer_id)
-    row = session.execute(statement).first()
-    if row is None:
-        return None
-    return _to_view(row[0], row[1])
+    return find_order_and_claim(session, buyer_id, order_id)[0]
 
 
 def recent_orders(session: Session, buyer_id: str, limit: int = 5) -> List[OrderView]:
@@ -174,4 +192,11 @@ def recent_orders(session: Session, buyer_id: str, limit: int = 5) -> List[Order
     return [_to_view(row[0], row[1]) for row in session.execute(statement)]
 
 
-__all__ = ["OrderView", "find_order", "is_order_id", "normalize_order_id", "recent_orders"]
+__all__ = [
+    "OrderView",
+    "find_order",
+    "find_order_and_claim",
+    "is_order_id",
+    "normalize_order_id",
+    "recent_orders",
+]

@@ -25,7 +25,7 @@ from bot.claims import (
 from bot.claims import view as claim_view
 from bot.db.models import CLAIM_TYPES, Claim
 from bot.db.session import session_scope
-from bot.orders import OrderView, find_order, normalize_order_id, recent_orders
+from bot.orders import OrderView, find_order_and_claim, normalize_order_id, recent_orders
 from bot.policy.engine import BuyerFacts, Decision, china_date, decide
 from bot.policy.table import RuleTable, cached_table
 from bot.settings import Settings
@@ -58,19 +58,23 @@ class OrderLookup:
 
 def _find_own(
     session: Session, buyer_id: str, raw_order_id: Optional[str]
-) -> Tuple[Optional[str], Optional[OrderView]]:
-    """Find the buyer's order; return (the id as normalised, the order or None).
+) -> Tuple[Optional[str], Optional[OrderView], Optional[Claim]]:
+    """Find the buyer's order and its claim.
 
     An order of another buyer and an order that does not exist take the same
     path (one query filtered by the buyer) and log the same line.
+
+    Returns:
+        The id as normalised (or the raw text, cut), the order or None, and
+        the order's claim or None.
     """
     raw = (raw_order_id or "").strip()
     order_id = normalize_order_id(raw)
-    order = find_order(session, buyer_id, order_id) if order_id else None
+    order, claim = find_order_and_claim(session, buyer_id, order_id) if order_id else (None, None)
     if order is None:
         logger.info("order %r not found for buyer %r", (order_id or raw)[:40], buyer_id)
-        return (order_id or raw[:40]) or None, None
-    return order.order_id, order
+        return (order_id or raw[:40]) or None, None, None
+    return order.order_id, order, claim
 
 
 def lookup_order(settings: Settings, buyer_id: str, raw_order_id: Optional[str]) -> OrderLookup:
@@ -87,7 +91,7 @@ def lookup_order(settings: Settings, buyer_id: str, raw_order_id: Optional[str])
     """
     with session_scope(settings.db_url) as session:
         if raw_order_id is not None and raw_order_id.strip():
-            order_id, order = _find_own(session, buyer_id, raw_order_id)
+            order_id, order, _ = _find_own(session, buyer_id, raw_order_id)
             if order is None:
                 return OrderLookup("not_found", order_id=order_id)
             return OrderLookup("found", order=order, order_id=order.order_id)
@@ -210,10 +214,9 @@ def _decide_in(
     facts: BuyerFacts,
 ) -> Tuple[Optional[str], Optional[OrderView], Optional[Claim], Optional[Decision]]:
     """Find the buyer's order and its claim, and decide; all None when not found."""
-    order_id, order = _find_own(session, buyer_id, raw_order_id)
+    order_id, order, claim = _find_own(session, buyer_id, raw_order_id)
     if order is None:
         return order_id, None, None, None
-    claim = claim_of_order(session, buyer_id, order.order_id)
     decision = decide(
         policy_table(settings), order, problem, _with_claim(facts, claim), settings.today()
     )
@@ -373,10 +376,9 @@ def advance_claim(
 def order_claims(settings: Settings, buyer_id: str, raw_order_id: Optional[str]) -> OrderClaims:
     """Return the claims of one of the buyer's orders, with status and deadline."""
     with session_scope(settings.db_url) as session:
-        order_id, order = _find_own(session, buyer_id, raw_order_id)
+        order_id, order, claim = _find_own(session, buyer_id, raw_order_id)
         if order is None:
             return OrderClaims("not_found", order_id)
-        claim = claim_of_order(session, buyer_id, order.order_id)
         claims = [_claim_view(settings, claim)] if claim is not None else []
     return OrderClaims("found", order.order_id, claims)
 
