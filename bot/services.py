@@ -195,7 +195,10 @@ def _with_claim(facts: BuyerFacts, claim: Optional[Claim]) -> BuyerFacts:
         return facts
     signed_on = facts.return_signed_on
     if signed_on is None and claim.status == "seller_signed":
-        signed_at = next(e.at for e in reversed(claim.events) if e.status == "seller_signed")
+        signed_at = next(
+            (e.at for e in reversed(claim.events) if e.status == "seller_signed"),
+            claim.opened_at,
+        )
         signed_on = china_date(signed_at)
     return replace(
         facts,
