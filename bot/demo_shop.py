@@ -20,6 +20,7 @@ import html
 import logging
 import re
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -142,6 +143,17 @@ def make_server(
     """
     text = (template or TEMPLATE).read_text(encoding="utf-8")
     return ThreadingHTTPServer((host, port), handler_class(bot_url, secret, text))
+
+
+def serve_in_background(server: ThreadingHTTPServer) -> str:
+    """Serve ``server`` in a daemon thread (tests, benchmarks).
+
+    Returns:
+        The shop's base URL; stop with ``server.shutdown()``.
+    """
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}"
 
 
 def main(argv: Sequence[str]) -> int:

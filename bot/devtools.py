@@ -29,6 +29,19 @@ DEMO_ORDERS = PROJECT_ROOT / "data" / "demo" / "orders.yaml"
 DEMO_TODAY = "2026-11-24"
 BOT_PYTHON = PROJECT_ROOT / ".venv" / "bot" / "bin" / "python"
 RASA_PYTHON = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "python"
+#: Debian's Chromium and its flags for the browser tests and the widget
+#: benchmark (Playwright drives it; it never downloads a browser).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:

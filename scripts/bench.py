@@ -69,7 +69,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / "bench.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shopbot-bench-"))
-    stack = Stack.demo(args.model.resolve(), work, SECRET).start()
+    stack = Stack.demo(args.model.resolve(), work, SECRET)
+    # Hundreds of turns of one buyer: the per-identity rate limit would stop them.
+    stack.env = {**stack.env, "SHOPBOT_RATE_LIMIT": "off"}
+    stack.start()
     try:
         token = mint_token(SECRET, "buyer_001", ttl_seconds=3600)
         with httpx.Client(timeout=60) as client:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import threading
 from typing import Iterator
 
 import httpx
 import pytest
 
 from bot.auth import verify_token
-from bot.demo_shop import WIDGET_PATH, make_server, render_page
+from bot.demo_shop import WIDGET_PATH, make_server, render_page, serve_in_background
 
 SECRET = "demo-shop-test-secret-0123456789abcdef"
 BOT_URL = "http://127.0.0.1:5999"
@@ -19,10 +18,8 @@ BOT_URL = "http://127.0.0.1:5999"
 @pytest.fixture()
 def shop() -> Iterator[str]:
     server = make_server("127.0.0.1", 0, BOT_URL, SECRET)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield serve_in_background(server)
     finally:
         server.shutdown()
         server.server_close()
