@@ -11,7 +11,6 @@ Rasa, rendering). It prints figures and asserts nothing. Run with
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -21,8 +20,7 @@ from typing import List
 from playwright.sync_api import sync_playwright
 
 from bot.demo_shop import make_server, serve_in_background
-from bot.devtools import CHROMIUM, CHROMIUM_ARGS, Stack, free_port
-from bot.settings import PROJECT_ROOT
+from bot.devtools import CHROMIUM, CHROMIUM_ARGS, Stack, bench_arguments, free_port, percentile
 
 SECRET = "bench-secret-not-for-production-0123456789"  # noqa: S105 - local benchmark
 
@@ -37,10 +35,7 @@ def first_message_times(shop_url: str, n: int) -> List[float]:
                 context = browser.new_context(locale="zh-CN")
                 page = context.new_page()
                 page.goto(shop_url)
-                page.wait_for_function(
-                    "window.ShopBot && window.ShopBot.metrics.firstBotMessageMs !== null",
-                    timeout=60_000,
-                )
+                page.locator("#shopbot-widget .msg.bot").first.wait_for(timeout=60_000)
                 times.append(float(page.evaluate("window.ShopBot.metrics.firstBotMessageMs")))
                 context.close()
         finally:
@@ -50,11 +45,9 @@ def first_message_times(shop_url: str, n: int) -> List[float]:
 
 def main() -> int:
     """Run the benchmark and print its figures; return an exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "current.tar.gz")
-    parser.add_argument("-n", type=int, default=20, help="page loads (after 3 warm-up loads)")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / "bench_widget.json")
-    args = parser.parse_args()
+    args = bench_arguments(
+        __doc__ or "", 20, "page loads (after 3 warm-up loads)", "bench_widget.json"
+    )
     shop_port = free_port()
     stack = Stack.demo(args.model.resolve(), Path(tempfile.mkdtemp(prefix="shopbot-bw-")), SECRET)
     stack.env = {**stack.env, "SHOPBOT_CORS_ORIGINS": f"http://127.0.0.1:{shop_port}"}
@@ -67,14 +60,13 @@ def main() -> int:
     finally:
         shop.shutdown()
         stack.stop()
-    ordered = sorted(times)
     result = {
         "page_loads": args.n,
         "first_bot_message_ms": {
             "median": round(statistics.median(times), 1),
-            "p95": round(ordered[max(0, round(0.95 * len(ordered)) - 1)], 1),
-            "min": round(ordered[0], 1),
-            "max": round(ordered[-1], 1),
+            "p95": round(percentile(times, 0.95), 1),
+            "min": round(min(times), 1),
+            "max": round(max(times), 1),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
