@@ -55,7 +55,7 @@ def main() -> int:
     if problems:
         print(output[-3000:], file=sys.stderr)
         return 1
-    print(f"rasa data validate: clean ({len(dispatched)} responses dispatched by actions)")
+    print(f"rasa data validate: clean ({len(dispatched)} responses used by actions, channels)")
     return 0
 
 
