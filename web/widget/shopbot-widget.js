@@ -27,7 +27,8 @@
   var TEXT = {
     title: script.getAttribute('data-title') || '在线客服',
     launcher: '客服',
-    placeholder: '请输入您的问题，Enter 发送，Shift+Enter 换行',
+    placeholder: '请输入您的问题',
+    hint: '请输入您的问题，Enter 发送，Shift+Enter 换行',
     send: '发送',
     close: '收起',
     typing: '客服正在输入',
@@ -167,7 +168,8 @@
   input.rows = 1;
   input.maxLength = MAX_INPUT;
   input.placeholder = TEXT.placeholder;
-  input.setAttribute('aria-label', TEXT.placeholder);
+  input.setAttribute('aria-label', TEXT.hint);
+  input.title = TEXT.hint;
   var sendButton = el('button', '', TEXT.send);
   sendButton.type = 'submit';
   form.appendChild(input);
