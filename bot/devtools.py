@@ -11,6 +11,7 @@ the bot itself.
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from bot.settings import PROJECT_ROOT
 
@@ -29,6 +30,19 @@ DEMO_ORDERS = PROJECT_ROOT / "data" / "demo" / "orders.yaml"
 DEMO_TODAY = "2026-11-24"
 BOT_PYTHON = PROJECT_ROOT / ".venv" / "bot" / "bin" / "python"
 RASA_PYTHON = PROJECT_ROOT / ".venv" / "rasa" / "bin" / "python"
+#: Debian's Chromium and its flags for the browser tests and the widget
+#: benchmark (Playwright drives it; it never downloads a browser).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
@@ -50,6 +64,31 @@ def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
             pass
         time.sleep(interval_s)
     return False
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Return the nearest-rank percentile of ``values`` (0 < share <= 1)."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
+
+
+def bench_arguments(
+    doc: str, n: int, n_help: str, out_name: str, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
+    """Parse a benchmark script's command line: ``--model``, ``-n``, ``--out``.
+
+    Args:
+        doc: The script's docstring (its first line describes it).
+        n: Default of ``-n``.
+        n_help: What ``-n`` counts.
+        out_name: File name of the JSON result under ``results/``.
+        argv: The arguments; ``sys.argv[1:]`` when omitted.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "current.tar.gz")
+    parser.add_argument("-n", type=int, default=n, help=n_help)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results" / out_name)
+    return parser.parse_args(argv)
 
 
 def free_port() -> int:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ class Settings:
         policy_file: The after-sales rule table; None: the shipped
             ``bot/policy/rules.yml``.
         refund_limits: The refund-step time limits.
+        cors_origins: Web origins (``scheme://host[:port]``) whose pages may
+            call the chat channels from a browser (the widget's shops).
+        rate_limit: Messages one identity may send per window (0: no limit).
+        rate_window_s: The rate limit's window in seconds.
     """
 
     db_url: str
@@ -91,6 +96,9 @@ class Settings:
     var_dir: Path = PROJECT_ROOT / "var"
     policy_file: Optional[Path] = None
     refund_limits: RefundLimits = field(default_factory=RefundLimits)
+    cors_origins: Tuple[str, ...] = ()
+    rate_limit: int = 30
+    rate_window_s: float = 60.0
 
     def signing_secret(self) -> str:
         """Return the JWT secret, or the local development secret.
@@ -137,6 +145,39 @@ def _parse_today(value: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
         raise SettingsError(f"SHOPBOT_TODAY must be a date as YYYY-MM-DD, got {value!r}") from exc
+
+
+def _parse_origins(value: str) -> Tuple[str, ...]:
+    """Parse ``SHOPBOT_CORS_ORIGINS``: comma-separated ``scheme://host[:port]``."""
+    origins = []
+    for item in value.split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise SettingsError(
+                "SHOPBOT_CORS_ORIGINS must list origins as scheme://host[:port] "
+                f"separated by commas, got {item.strip()!r}"
+            )
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
+def _parse_rate(value: str) -> Tuple[int, float]:
+    """Parse ``SHOPBOT_RATE_LIMIT``: ``MESSAGES/SECONDS``, or ``off``."""
+    if value.strip().lower() == "off":
+        return 0, 60.0
+    count, _, window = value.partition("/")
+    try:
+        limit, seconds = int(count), float(window or "60")
+    except ValueError:
+        limit, seconds = -1, 0.0
+    if limit < 1 or seconds <= 0:
+        raise SettingsError(
+            f"SHOPBOT_RATE_LIMIT must be MESSAGES/SECONDS (as 30/60) or off, got {value!r}"
+        )
+    return limit, seconds
 
 
 def _dev_secret(var_dir: Path) -> str:
@@ -209,6 +250,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     var_dir = Path(source.get("SHOPBOT_VAR_DIR") or PROJECT_ROOT / "var")
     db_url = _optional(source, "SHOPBOT_DB_URL") or (f"sqlite:///{var_dir / 'shopbot.sqlite3'}")
     today_raw = _optional(source, "SHOPBOT_TODAY")
+    rate_limit, rate_window_s = _parse_rate(_optional(source, "SHOPBOT_RATE_LIMIT") or "30/60")
     return Settings(
         db_url=db_url,
         today_override=_parse_today(today_raw) if today_raw else None,
@@ -219,4 +261,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         var_dir=var_dir,
         policy_file=Path(policy) if (policy := _optional(source, "SHOPBOT_POLICY_FILE")) else None,
         refund_limits=_refund_limits(source),
+        cors_origins=_parse_origins(source.get("SHOPBOT_CORS_ORIGINS", "")),
+        rate_limit=rate_limit,
+        rate_window_s=rate_window_s,
     )

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # `make run`: prepare everything and serve the bot in the foreground.
 #   environments -> spaCy pipeline + model (trained only when inputs changed)
-#   -> SQLite schema (Alembic) + demo orders -> action server + Rasa server.
+#   -> SQLite schema (Alembic) + demo orders -> action server + Rasa server
+#   -> the demo shop page with the chat widget (bot/demo_shop.py).
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 RASA_PORT="${RASA_PORT:-5005}"
 ACTION_PORT="${ACTION_PORT:-5055}"
+SHOP_PORT="${SHOP_PORT:-8080}"
+# The demo shop's page is the browser origin the bot accepts (add real shops').
+export SHOPBOT_CORS_ORIGINS="${SHOPBOT_CORS_ORIGINS:-http://127.0.0.1:$SHOP_PORT,http://localhost:$SHOP_PORT}"
 export SHOPBOT_ACTION_PORT="$ACTION_PORT"
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 # The demo orders are dated around this day; pin it unless told otherwise.
@@ -40,20 +44,27 @@ pids+=($!)
   --log-file "$logs/rasa.log" >"$logs/rasa.out" 2>&1 &
 pids+=($!)
 
+.venv/bot/bin/python -m bot.demo_shop --port "$SHOP_PORT" \
+  --bot-url "http://127.0.0.1:$RASA_PORT" >"$logs/demo_shop.log" 2>&1 &
+pids+=($!)
+
 .venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$ACTION_PORT/health" 120 \
   || { tail -n 20 "$logs/actions.log" >&2; exit 1; }
 .venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$RASA_PORT/webhooks/shop/" 300 \
   || { tail -n 20 "$logs/rasa.out" >&2; exit 1; }
+.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$SHOP_PORT/" 30 \
+  || { tail -n 20 "$logs/demo_shop.log" >&2; exit 1; }
 token=$(bin/shopbot token buyer_001 --ttl 86400)
 cat <<MSG
 
 shopbot is running (demo buyer buyer_001, today pinned to $SHOPBOT_TODAY).
+  shop demo page with the chat widget:  http://127.0.0.1:$SHOP_PORT/
   chat in the terminal:  make chat
   shop channel:          http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook
   try it:
 curl -s -X POST http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook -H 'Content-Type: application/json' -H 'Authorization: Bearer $token' -d '{"sender": "demo-1", "message": "我的订单2026111000001的衣服太大了"}'
 
-Logs: $logs/rasa.log, $logs/actions.log. Ctrl-C stops everything.
+Logs: $logs/rasa.log, $logs/actions.log, $logs/demo_shop.log. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"
 echo "a server stopped; see $logs/" >&2

@@ -31,6 +31,7 @@ stage "unit tests (bot, actions; Python 3.11)" \
 stage "Rasa-side tests (Python 3.10)" \
   .venv/rasa/bin/python -m pytest -q tests/rasa --junitxml="$results/rasa.xml"
 stage "rasa data validate" .venv/rasa/bin/python scripts/validate_data.py
+stage "browser for the widget tests (Debian chromium)" scripts/chromium.sh
 model=$(scripts/train.sh | tail -n 1)
 if [ -f "$model" ]; then
   stage "end-to-end tests (real servers)" env SHOPBOT_TEST_MODEL="$model" \

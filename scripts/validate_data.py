@@ -1,8 +1,9 @@
 """`rasa data validate`, strict: any warning fails, with one exception.
 
 Rasa warns about responses that no story or rule uses; responses that a custom
-action dispatches are used, just not by a story. This script accepts exactly
-those: names that appear as string literals in ``actions/``. Any other
+action or a channel dispatches are used, just not by a story. This script
+accepts exactly those: names that appear as string literals in ``actions/`` or
+``shopbot_rasa/``. Any other
 warning, or a non-zero exit of Rasa, fails.
 """
 
@@ -19,9 +20,10 @@ WARNING = re.compile(r"(UserWarning|WARNING|Warning:)")
 
 
 def action_responses() -> set[str]:
-    """Return the response names that the custom actions dispatch."""
+    """Return the response names that the custom actions and channels dispatch."""
     names: set[str] = set()
-    for path in (ROOT / "actions").rglob("*.py"):
+    paths = [*(ROOT / "actions").rglob("*.py"), *(ROOT / "shopbot_rasa").rglob("*.py")]
+    for path in paths:
         names.update(re.findall(r"[\"'](utter_\w+)[\"']", path.read_text(encoding="utf-8")))
     return names
 
@@ -53,7 +55,7 @@ def main() -> int:
     if problems:
         print(output[-3000:], file=sys.stderr)
         return 1
-    print(f"rasa data validate: clean ({len(dispatched)} responses dispatched by actions)")
+    print(f"rasa data validate: clean ({len(dispatched)} responses used by actions, channels)")
     return 0
 
 

@@ -5,6 +5,12 @@ body ``{"sender": "<conversation id>", "message": "<text>"}`` answers like
 Rasa's REST channel: a JSON list of bot messages. See
 ``shared/spec/interfaces.md``.
 
+Browsers may call it only from the shop origins in ``SHOPBOT_CORS_ORIGINS``
+(see :mod:`shopbot_rasa.channels.cors`); each identity may send
+``SHOPBOT_RATE_LIMIT`` messages (429 with the polite ``utter_rate_limited``
+answer beyond). ``GET /webhooks/shop/widget.js`` serves the web widget that a
+shop embeds with one ``<script>`` tag (``web/widget/``).
+
 Credentials (``credentials.yml``)::
 
     shopbot_rasa.channels.shop.ShopInput: {}
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
@@ -26,21 +32,33 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.auth import Identity, TokenError, bearer_token, verify_token
-from bot.settings import load_settings
+from bot.settings import PROJECT_ROOT, Settings, load_settings
+from shopbot_rasa.channels.cors import cors_headers, origin_allowed
 from shopbot_rasa.channels.identity import (
     MAX_SENDER_LENGTH,
     BindingRegistry,
     clip_message,
 )
+from shopbot_rasa.channels.ratelimit import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
 
 #: Largest request body read, in bytes (a 2,000-character message is ~6 kB).
 MAX_BODY_BYTES = 64 * 1024
+#: The web widget's script, served at ``/webhooks/shop/widget.js``.
+WIDGET_SCRIPT = PROJECT_ROOT / "web" / "widget" / "shopbot-widget.js"
+#: The response a rate-limited identity gets (``domain.yml``).
+RATE_LIMITED_RESPONSE = "utter_rate_limited"
 
 
 def _error(status: int, code: str) -> HTTPResponse:
     return response.json({"error": code}, status=status)
+
+
+def domain_texts(domain: Any, name: str) -> List[str]:
+    """Return the texts of a ``domain.yml`` response (empty when absent)."""
+    variants = getattr(domain, "responses", {}).get(name) or []
+    return [v["text"] for v in variants if isinstance(v, dict) and v.get("text")]
 
 
 def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
@@ -85,14 +103,19 @@ class ShopInput(InputChannel):
         """Create the channel; it has no credentials of its own."""
         return cls()
 
-    def __init__(self, secret: Optional[str] = None) -> None:
+    def __init__(self, secret: Optional[str] = None, settings: Optional[Settings] = None) -> None:
         """Create the channel.
 
         Args:
             secret: The JWT secret; read from the settings when omitted.
+            settings: CORS origins and rate limit; read from the environment
+                when omitted.
         """
-        self._secret = secret if secret is not None else load_settings().signing_secret()
+        settings = settings if settings is not None else load_settings()
+        self._secret = secret if secret is not None else settings.signing_secret()
         self._bindings = BindingRegistry()
+        self._origins = settings.cors_origins
+        self._limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
 
     def _authenticate(self, request: Request) -> Identity:
         token = bearer_token(request.headers.get("Authorization"))
@@ -102,12 +125,35 @@ class ShopInput(InputChannel):
         """Return the Sanic blueprint serving the webhook."""
         hook = Blueprint("shop_webhook", __name__)
 
+        @hook.middleware("response")
+        async def add_cors(request: Request, reply: HTTPResponse) -> None:
+            origin = request.headers.get("Origin")
+            for name, value in cors_headers(
+                origin, self._origins, request.method == "OPTIONS"
+            ).items():
+                reply.headers[name] = value
+
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        @hook.route("/widget.js", methods=["GET"])
+        async def widget(_: Request) -> HTTPResponse:
+            return response.raw(
+                WIDGET_SCRIPT.read_bytes(),
+                content_type="application/javascript; charset=utf-8",
+                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+            )
+
+        @hook.route("/webhook", methods=["OPTIONS"])
+        async def preflight(_: Request) -> HTTPResponse:
+            return response.empty()
+
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if not origin_allowed(request.headers.get("Origin"), self._origins):
+                logger.info("shop channel: refused a browser call from an unlisted origin")
+                return _error(403, "origin_forbidden")
             try:
                 identity = self._authenticate(request)
             except TokenError as exc:
@@ -121,6 +167,15 @@ class ShopInput(InputChannel):
             tracker_store = request.app.ctx.agent.tracker_store
             if not await self._bindings.allows(tracker_store, sender_id, identity):
                 return _error(403, "conversation_forbidden")
+            wait_s = self._limiter.acquire(f"{identity.role}:{identity.subject}")
+            if wait_s > 0:
+                logger.info("shop channel: rate limit reached by %s", identity.subject)
+                texts = domain_texts(request.app.ctx.agent.domain, RATE_LIMITED_RESPONSE)
+                return response.json(
+                    [{"recipient_id": sender_id, "text": text} for text in texts[:1]],
+                    status=429,
+                    headers={"Retry-After": retry_after_header(wait_s)},
+                )
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(

@@ -77,3 +77,35 @@ def test_now_is_aware_and_on_the_pinned_day(tmp_path: Path) -> None:
     settings = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_TODAY": "2026-12-03"})
     moment = settings.now()
     assert moment.utcoffset() is not None and moment.date() == date(2026, 12, 3)
+
+
+def test_cors_origins_are_a_normalised_list(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_VAR_DIR": str(tmp_path),
+            "SHOPBOT_CORS_ORIGINS": " https://Shop.example , http://127.0.0.1:8080/ ,",
+        }
+    )
+    assert settings.cors_origins == ("https://shop.example", "http://127.0.0.1:8080")
+    assert load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).cors_origins == ()
+
+
+@pytest.mark.parametrize("value", ["*", "shop.example", "https://shop.example/page", "ftp://x"])
+def test_a_cors_entry_that_is_not_an_origin_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="SHOPBOT_CORS_ORIGINS"):
+        load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_CORS_ORIGINS": value})
+
+
+def test_rate_limit_default_custom_and_off(tmp_path: Path) -> None:
+    base = {"SHOPBOT_VAR_DIR": str(tmp_path)}
+    default = load_settings(base)
+    assert (default.rate_limit, default.rate_window_s) == (30, 60.0)
+    custom = load_settings({**base, "SHOPBOT_RATE_LIMIT": "5/10"})
+    assert (custom.rate_limit, custom.rate_window_s) == (5, 10.0)
+    assert load_settings({**base, "SHOPBOT_RATE_LIMIT": "off"}).rate_limit == 0
+
+
+@pytest.mark.parametrize("value", ["0/60", "many", "5/0", "-1/60", "5/x"])
+def test_bad_rate_limit_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="SHOPBOT_RATE_LIMIT"):
+        load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_RATE_LIMIT": value})

@@ -25,11 +25,17 @@ __all__ = ["ROOT", "Bot", "free_port"]
 
 
 class Bot:
-    """The running servers and how to talk to them."""
+    """The running servers and how to talk to them.
 
-    def __init__(self, stack: Stack) -> None:
+    Attributes:
+        shop_origin: The one browser origin the servers accept (the demo
+            shop page of tests/e2e/test_widget.py is served there).
+    """
+
+    def __init__(self, stack: Stack, shop_origin: str) -> None:
         self.stack = stack
         self.url = stack.url
+        self.shop_origin = shop_origin
 
     def token(self, subject: str = "buyer_001", role: str = "buyer", ttl: int = 600) -> str:
         return mint_token(SECRET, subject, role=role, ttl_seconds=ttl)
@@ -64,9 +70,12 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    stack = Stack.demo(model_path(), tmp_path_factory.mktemp("e2e"), SECRET).start()
+    shop_origin = f"http://127.0.0.1:{free_port()}"
+    stack = Stack.demo(model_path(), tmp_path_factory.mktemp("e2e"), SECRET)
+    stack.env = {**stack.env, "SHOPBOT_CORS_ORIGINS": shop_origin}
+    stack.start()
     try:
-        yield Bot(stack)
+        yield Bot(stack, shop_origin)
     finally:
         stack.stop()
 

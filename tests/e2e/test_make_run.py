@@ -15,15 +15,17 @@ from tests.e2e.conftest import ROOT, free_port
 
 
 def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    rasa_port, action_port = free_port(), free_port()
+    rasa_port, action_port, shop_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "RASA_PORT": str(rasa_port),
         "ACTION_PORT": str(action_port),
+        "SHOP_PORT": str(shop_port),
         "SHOPBOT_VAR_DIR": str(tmp_path),
     }
     env.pop("SHOPBOT_DB_URL", None)
     env.pop("SHOPBOT_JWT_SECRET", None)
+    env.pop("SHOPBOT_CORS_ORIGINS", None)
     log = tmp_path / "run.out"
     process = subprocess.Popen(
         ["bash", "scripts/run.sh"],
@@ -55,6 +57,11 @@ def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert reply.status_code == 200
         text = " ".join(message.get("text", "") for message in reply.json())
         assert "2026111000001" in text and "T恤" in text, text
+        # The printed shop demo page embeds the widget from the bot server.
+        assert f"http://127.0.0.1:{shop_port}/" in output
+        page = httpx.get(f"http://127.0.0.1:{shop_port}/", timeout=10)
+        assert page.status_code == 200
+        assert f'src="http://127.0.0.1:{rasa_port}/webhooks/shop/widget.js"' in page.text
         # The demo database and the development secret live in the var dir.
         assert (tmp_path / "shopbot.sqlite3").is_file()
         assert (tmp_path / "dev_jwt_secret").is_file()
@@ -62,7 +69,7 @@ def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
     time.sleep(1)
-    for port in (rasa_port, action_port):
+    for port in (rasa_port, action_port, shop_port):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
         except httpx.HTTPError:

@@ -8,10 +8,17 @@ from types import SimpleNamespace
 from typing import Any, List, Optional
 
 import pytest
+from rasa.shared.core.domain import Domain
 
 from bot.auth import Identity
+from bot.settings import PROJECT_ROOT
 from shopbot_rasa.channels.identity import MAX_MESSAGE_LENGTH, BindingRegistry, clip_message
-from shopbot_rasa.channels.shop import MAX_BODY_BYTES, parse_body
+from shopbot_rasa.channels.shop import (
+    MAX_BODY_BYTES,
+    RATE_LIMITED_RESPONSE,
+    domain_texts,
+    parse_body,
+)
 
 
 def body(**fields: Any) -> bytes:
@@ -107,3 +114,15 @@ def test_cache_is_bounded() -> None:
     store = FakeTrackerStore({})
     asyncio.run(registry.owner(store, "c0"))
     assert store.retrievals == 1  # c0 was evicted
+
+
+def test_domain_texts_reads_a_response_and_tolerates_its_absence() -> None:
+    domain = SimpleNamespace(responses={"utter_x": [{"text": "a"}, {"image": "i"}, {"text": "b"}]})
+    assert domain_texts(domain, "utter_x") == ["a", "b"]
+    assert domain_texts(domain, "utter_missing") == []
+    assert domain_texts(object(), "utter_x") == []
+
+
+def test_the_rate_limit_reply_is_in_the_domain() -> None:
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    assert domain_texts(domain, RATE_LIMITED_RESPONSE)

@@ -1,0 +1,246 @@
+"""End to end: the web widget on the demo shop page, in a real browser.
+
+Debian's headless Chromium (``/usr/bin/chromium``; ``scripts/test.sh`` installs
+the ``chromium`` package when it is missing) is driven by Playwright; no browser
+is downloaded. The page comes from the demo shop server (bot/demo_shop.py) on
+the one origin the servers accept; the widget talks to the real Rasa server.
+Screenshots go to ``results/tests/widget/``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from bot.demo_shop import make_server, serve_in_background
+from bot.devtools import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import ROOT, SECRET, Bot
+
+SCREENSHOTS = ROOT / "results" / "tests" / "widget"
+#: Seconds to wait for the bot's answer in the browser.
+ANSWER_S = 60
+
+BOT_MESSAGES = "#shopbot-widget .msg.bot"
+USER_MESSAGES = "#shopbot-widget .msg.user"
+
+
+def domain_text(name: str) -> str:
+    """The first text of a domain.yml response."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    text: str = domain["responses"][name][0]["text"]
+    return text
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            "Debian's chromium is missing: run `apt-get install chromium` as root "
+            "(scripts/test.sh does so when it runs as root)"
+        )
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def shop(bot: Bot) -> Iterator[str]:
+    """The demo shop page, served on the origin the servers accept."""
+    port = urlsplit(bot.shop_origin).port or 80
+    server = make_server("127.0.0.1", port, bot.url, SECRET)
+    assert serve_in_background(server) == bot.shop_origin
+    yield bot.shop_origin
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def open_chat(page: Page, shop: str, query: str = "") -> float:
+    """Load the demo page, wait for the greeting; return ms to the first bot message."""
+    page.goto(f"{shop}/{query}")
+    expect(page.locator(BOT_MESSAGES).first).to_be_visible(timeout=ANSWER_S * 1000)
+    first: float = page.evaluate("window.ShopBot.metrics.firstBotMessageMs")
+    return first
+
+
+def say(page: Page, text: str) -> None:
+    box = page.locator("#shopbot-widget textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 1000
+    return path
+
+
+def test_buyer_asks_picks_the_order_gets_the_answer_and_keeps_it_after_reload(
+    page: Page, shop: str
+) -> None:
+    first_ms = open_chat(page, shop)
+    print(f"\nwidget: page load to first bot message {first_ms:.0f} ms")
+    say(page, "衣服太大了能换吗")
+    expect(page.locator(USER_MESSAGES).last).to_have_text("衣服太大了能换吗")
+    # No order id given: the buyer's recent orders come back as buttons
+    # titled "product · paid date · order id".
+    choice = page.locator("#shopbot-widget .buttons button").first
+    expect(choice).to_be_visible(timeout=ANSWER_S * 1000)
+    assert page.locator("#shopbot-widget .buttons button").count() >= 2
+    title = choice.inner_text()
+    product, order_id = title.split(" · ")[0], title.split(" · ")[-1]
+    choice.click()
+    # The buyer sees the button's title, never the intent payload.
+    expect(page.locator(USER_MESSAGES).last).to_have_text(title)
+    assert "/provide_order_id" not in page.locator("#shopbot-widget .log").inner_text()
+    answer = page.locator(BOT_MESSAGES, has_text=product)
+    expect(answer.last).to_be_visible(timeout=ANSWER_S * 1000)
+    expect(answer.last).to_contain_text(order_id)
+    screenshot(page, "desktop-answer")
+
+    page.reload()
+    log = page.locator("#shopbot-widget .log")
+    expect(log).to_contain_text("衣服太大了能换吗")
+    expect(log).to_contain_text(product)
+    # The order buttons were answered: they stay, but cannot be sent twice.
+    expect(page.locator("#shopbot-widget .buttons button").first).to_be_disabled()
+
+
+def test_a_script_typed_by_the_buyer_shows_as_text(page: Page, shop: str) -> None:
+    open_chat(page, shop)
+    typed = "<script>window.__pwned = 1</script><img src=x onerror=window.__pwned=2><b>粗</b>"
+    say(page, typed)
+    expect(page.locator(USER_MESSAGES).last).to_have_text(typed)
+    expect(page.locator(BOT_MESSAGES).nth(1)).to_be_visible(timeout=ANSWER_S * 1000)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#shopbot-widget .log b, #shopbot-widget .log img").count() == 0
+
+
+def test_enter_does_not_send_while_an_input_method_is_composing(page: Page, shop: str) -> None:
+    open_chat(page, shop)
+    box = page.locator("#shopbot-widget textarea")
+    sent_before = page.locator(USER_MESSAGES).count()
+    box.focus()
+    # A real composition in Chromium's input method machinery: the buyer types
+    # pinyin, Enter picks the candidate (keydown with isComposing).
+    ime = page.context.new_cdp_session(page)
+    ime.send("Input.imeSetComposition", {"text": "yi fu", "selectionStart": 5, "selectionEnd": 5})
+    box.press("Enter")
+    ime.send("Input.insertText", {"text": "衣服"})
+    # Safari sends the confirming Enter after compositionend, with keyCode 229.
+    box.dispatch_event("keydown", {"key": "Enter", "keyCode": 229})
+    assert page.locator(USER_MESSAGES).count() == sent_before
+    # (Simulated keys reach the text box, a real IME keeps its Enter: a newline.)
+    expect(box).to_have_value(re.compile(r"^\s*衣服\s*$"))
+    box.press("Enter")
+    expect(page.locator(USER_MESSAGES)).to_have_count(sent_before + 1)
+    expect(page.locator(USER_MESSAGES).last).to_have_text("衣服")
+    expect(box).to_have_value("")
+
+
+def test_the_chat_fits_a_phone(browser: Browser, shop: str) -> None:
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    page = context.new_page()
+    try:
+        open_chat(page, shop)
+        say(page, "退货运费谁出")
+        expect(page.locator(BOT_MESSAGES).nth(1)).to_be_visible(timeout=ANSWER_S * 1000)
+        panel = page.locator("#shopbot-widget .panel").bounding_box()
+        assert panel is not None
+        assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 375
+        assert panel["y"] >= 0 and panel["y"] + panel["height"] <= 667
+        for part in ("textarea", ".compose button"):
+            box = page.locator(f"#shopbot-widget {part}").bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 375, part
+            assert box["y"] + box["height"] <= 667, part
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        screenshot(page, "phone")
+    finally:
+        context.close()
+
+
+def test_the_widget_reconnects_when_the_server_is_back(page: Page, shop: str, bot: Bot) -> None:
+    open_chat(page, shop)
+    answers = page.locator(BOT_MESSAGES).count()
+    # The server goes away: every call to it fails at the network level.
+    page.route(re.compile(re.escape(bot.url) + r"/webhooks/shop/.*"), lambda r: r.abort())
+    say(page, "在吗")
+    expect(page.locator("#shopbot-widget .status")).to_be_visible(timeout=10_000)
+    expect(page.locator("#shopbot-widget .status")).to_contain_text("重新连接")
+    page.unroute_all()
+    # Back again: the kept message is delivered and answered, the notice goes.
+    expect(page.locator(BOT_MESSAGES)).to_have_count(answers + 1, timeout=ANSWER_S * 1000)
+    expect(page.locator("#shopbot-widget .status")).to_be_hidden()
+    expect(page.locator(USER_MESSAGES).last).to_have_text("在吗")
+
+
+def test_the_channel_answers_browsers_of_the_configured_origin_only(bot: Bot) -> None:
+    url = f"{bot.url}/webhooks/shop/webhook"
+    preflight = {"Access-Control-Request-Method": "POST"}
+    allowed = httpx.options(url, headers={"Origin": bot.shop_origin, **preflight}, timeout=10)
+    assert allowed.headers.get("access-control-allow-origin") == bot.shop_origin
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    evil = httpx.options(url, headers={"Origin": "https://evil.example", **preflight}, timeout=10)
+    assert "access-control-allow-origin" not in evil.headers
+    # A browser call from elsewhere is refused outright, token or not.
+    body = {"sender": "cors-probe", "message": "在吗"}
+    headers = {"Authorization": f"Bearer {bot.token()}", "Origin": "https://evil.example"}
+    refused = httpx.post(url, json=body, headers=headers, timeout=30)
+    assert refused.status_code == 403 and "access-control-allow-origin" not in refused.headers
+    headers["Origin"] = bot.shop_origin
+    served = httpx.post(url, json=body, headers=headers, timeout=30)
+    assert served.status_code == 200 and served.json()
+    assert served.headers["access-control-allow-origin"] == bot.shop_origin
+
+
+def test_the_widget_script_is_served_by_the_bot(bot: Bot) -> None:
+    reply = httpx.get(f"{bot.url}/webhooks/shop/widget.js", timeout=10)
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("application/javascript")
+    assert "window.ShopBot" in reply.text
+
+
+def test_a_buyer_sending_too_fast_gets_a_polite_answer_others_do_not(bot: Bot) -> None:
+    url = f"{bot.url}/webhooks/shop/webhook"
+    token = bot.token("rate_probe")
+    statuses = []
+    for index in range(60):  # the default limit: 30 messages a minute
+        reply = httpx.post(
+            url,
+            json={"sender": f"rate-{index % 3}", "message": "在吗"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        statuses.append(reply.status_code)
+        if reply.status_code != 200:
+            break
+    # A burst of 30 passes (plus what refills meanwhile, 1 every 2 s), then 429.
+    assert 429 in statuses and 30 <= statuses.index(429) < 40, statuses
+    assert int(reply.headers["retry-after"]) >= 1
+    assert [m["text"] for m in reply.json()] == [domain_text("utter_rate_limited")]
+    # Another identity is not held back.
+    assert bot.say("rate-other", "在吗", subject="buyer_002")

@@ -1,0 +1,401 @@
+/*
+ * shopbot web widget: the buyer's chat window on a shop's page.
+ *
+ * Embed with one tag; the shop's back end mints the buyer's token
+ * (`shopbot token BUYER_ID`):
+ *
+ *   <script src="https://BOT-HOST/webhooks/shop/widget.js"
+ *           data-token="JWT" data-open="false" defer></script>
+ *
+ * It talks to the `shop` channel on the server the script came from
+ * (POST /webhooks/shop/webhook, Bearer JWT), keeps the conversation id and
+ * transcript in localStorage (history across reloads), retries with backoff
+ * when the server is down (reconnect after a restart) and renders every text
+ * with textContent (a buyer typing <script> sees text). No dependencies.
+ *
+ * Public API: window.ShopBot.open(), .close(), .clear(), .metrics
+ * (firstBotMessageMs: performance.now() when the first bot message showed).
+ */
+(function () {
+  'use strict';
+
+  var script = document.currentScript;
+  if (!script || (window.ShopBot && window.ShopBot.started)) {
+    return;
+  }
+
+  var TEXT = {
+    title: script.getAttribute('data-title') || '在线客服',
+    launcher: '客服',
+    placeholder: '请输入您的问题',
+    hint: '请输入您的问题，Enter 发送，Shift+Enter 换行',
+    send: '发送',
+    close: '收起',
+    typing: '客服正在输入',
+    offline: '网络连接中断，正在重新连接…',
+    expired: '登录状态已失效，请刷新页面后再试。',
+    failed: '消息发送失败，请稍后再试。',
+    you: '我',
+    bot: '客服'
+  };
+  var MAX_HISTORY = 200;
+  var MAX_INPUT = 2000;
+  var RETRY_MS = [1000, 2000, 4000, 8000];
+
+  var base = new URL(script.src, window.location.href).origin;
+  var endpoint = base + '/webhooks/shop/webhook';
+  var health = base + '/webhooks/shop/';
+  var token = script.getAttribute('data-token') || '';
+  var storeKey = 'shopbot:' + base + ':' + tokenSubject(token);
+
+  var metrics = { firstBotMessageMs: null };
+  var state = loadState();
+  var queue = [];
+  var busy = false;
+  var composing = false;
+  var retries = 0;
+
+  /* ---------- state ---------- */
+
+  function tokenSubject(jwt) {
+    try {
+      var part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      var claims = JSON.parse(atob(part));
+      return (claims.role || 'buyer') + ':' + String(claims.sub || 'anonymous');
+    } catch (e) {
+      return 'anonymous';
+    }
+  }
+
+  function newConversationId() {
+    var bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return 'web-' + Array.prototype.map.call(bytes, function (b) {
+      return ('0' + b.toString(16)).slice(-2);
+    }).join('');
+  }
+
+  function loadState() {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(storeKey) || 'null');
+      if (saved && typeof saved.sender === 'string' && Array.isArray(saved.messages)) {
+        return saved;
+      }
+    } catch (e) { /* unreadable history: start afresh */ }
+    return { sender: newConversationId(), messages: [], open: false };
+  }
+
+  function saveState() {
+    state.messages = state.messages.slice(-MAX_HISTORY);
+    try {
+      window.localStorage.setItem(storeKey, JSON.stringify(state));
+    } catch (e) { /* storage full or blocked: the chat still works */ }
+  }
+
+  /* ---------- view ---------- */
+
+  var CSS = [
+    ':host{all:initial;font-family:-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;}',
+    '*{box-sizing:border-box;}',
+    '.launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;border-radius:28px;',
+    'padding:14px 20px;background:#ff5000;color:#fff;font-size:16px;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.2);}',
+    '.panel{position:fixed;right:20px;bottom:20px;z-index:2147483001;width:380px;height:600px;',
+    'max-height:calc(100vh - 40px);display:flex;flex-direction:column;background:#f5f5f5;',
+    'border-radius:12px;overflow:hidden;box-shadow:0 8px 30px rgba(0,0,0,.25);font-size:15px;color:#222;}',
+    '.panel[hidden],.launcher[hidden],.status[hidden],.typing[hidden]{display:none;}',
+    '.head{display:flex;align-items:center;justify-content:space-between;padding:12px 16px;background:#ff5000;color:#fff;}',
+    '.head h2{margin:0;font-size:16px;font-weight:600;}',
+    '.head button{border:0;background:transparent;color:#fff;font-size:14px;cursor:pointer;padding:4px 8px;}',
+    '.status{padding:6px 12px;background:#fff3cd;color:#7a5b00;font-size:13px;text-align:center;}',
+    '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;}',
+    '.msg{max-width:85%;padding:9px 12px;border-radius:10px;line-height:1.5;white-space:pre-wrap;',
+    'word-break:break-word;overflow-wrap:anywhere;}',
+    '.msg.bot{align-self:flex-start;background:#fff;border-top-left-radius:2px;}',
+    '.msg.user{align-self:flex-end;background:#ffe0cc;border-top-right-radius:2px;}',
+    '.msg.user.pending{opacity:.6;}',
+    '.msg.note{align-self:center;background:transparent;color:#888;font-size:12px;}',
+    '.buttons{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start;max-width:100%;}',
+    '.buttons button{border:1px solid #ff5000;background:#fff;color:#ff5000;border-radius:16px;',
+    'padding:6px 12px;font-size:14px;cursor:pointer;text-align:left;max-width:100%;word-break:break-all;}',
+    '.buttons button:disabled{border-color:#ccc;color:#999;cursor:default;}',
+    '.typing{align-self:flex-start;color:#888;font-size:13px;padding:4px 12px;}',
+    '.typing span{display:inline-block;animation:blink 1.2s infinite;}',
+    '.typing span:nth-child(2){animation-delay:.2s;}.typing span:nth-child(3){animation-delay:.4s;}',
+    '@keyframes blink{0%,80%,100%{opacity:.2;}40%{opacity:1;}}',
+    '.compose{display:flex;gap:8px;padding:10px;background:#fff;border-top:1px solid #e5e5e5;}',
+    '.compose textarea{flex:1;resize:none;height:44px;max-height:120px;padding:10px;border:1px solid #ddd;',
+    'border-radius:8px;font:inherit;font-size:16px;}',
+    '.compose button{border:0;border-radius:8px;padding:0 16px;background:#ff5000;color:#fff;font-size:15px;cursor:pointer;}',
+    '@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0;}',
+    '.launcher{right:12px;bottom:12px;}}'
+  ].join('');
+
+  var host = document.createElement('div');
+  host.id = 'shopbot-widget';
+  var root = host.attachShadow({ mode: 'open' });
+  var style = document.createElement('style');
+  style.textContent = CSS;
+  root.appendChild(style);
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
+  var launcher = el('button', 'launcher', TEXT.launcher);
+  launcher.type = 'button';
+  launcher.setAttribute('aria-label', TEXT.title);
+  var panel = el('section', 'panel');
+  panel.setAttribute('role', 'dialog');
+  panel.setAttribute('aria-label', TEXT.title);
+  var head = el('div', 'head');
+  head.appendChild(el('h2', '', TEXT.title));
+  var closer = el('button', '', TEXT.close);
+  closer.type = 'button';
+  head.appendChild(closer);
+  var status = el('div', 'status', TEXT.offline);
+  status.setAttribute('role', 'status');
+  var log = el('div', 'log');
+  log.setAttribute('role', 'log');
+  log.setAttribute('aria-live', 'polite');
+  var typing = el('div', 'typing');
+  typing.appendChild(document.createTextNode(TEXT.typing));
+  ['.', '.', '.'].forEach(function (dot) { typing.appendChild(el('span', '', dot)); });
+  var form = el('form', 'compose');
+  var input = el('textarea');
+  input.rows = 1;
+  input.maxLength = MAX_INPUT;
+  input.placeholder = TEXT.placeholder;
+  input.setAttribute('aria-label', TEXT.hint);
+  input.title = TEXT.hint;
+  var sendButton = el('button', '', TEXT.send);
+  sendButton.type = 'submit';
+  form.appendChild(input);
+  form.appendChild(sendButton);
+  panel.appendChild(head);
+  panel.appendChild(status);
+  panel.appendChild(log);
+  panel.appendChild(form);
+  root.appendChild(launcher);
+  root.appendChild(panel);
+
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function renderMessage(message, index) {
+    var bubble = el('div', 'msg ' + message.from, message.text || '');
+    bubble.setAttribute('aria-label', message.from === 'user' ? TEXT.you : TEXT.bot);
+    if (message.pending) { bubble.className += ' pending'; }
+    if (message.text) { log.appendChild(bubble); }
+    if (message.buttons && message.buttons.length) {
+      var group = el('div', 'buttons');
+      message.buttons.forEach(function (button) {
+        var choice = el('button', '', String(button.title || button.payload || ''));
+        choice.type = 'button';
+        choice.disabled = !!message.answered;
+        choice.addEventListener('click', function () {
+          state.messages[index].answered = true;
+          saveState();
+          Array.prototype.forEach.call(group.children, function (b) { b.disabled = true; });
+          send(String(button.payload || button.title || ''), String(button.title || ''));
+        });
+        group.appendChild(choice);
+      });
+      log.appendChild(group);
+    }
+    if (message.from === 'bot' && metrics.firstBotMessageMs === null) {
+      metrics.firstBotMessageMs = window.performance.now();
+    }
+  }
+
+  function render() {
+    while (log.firstChild) { log.removeChild(log.firstChild); }
+    state.messages.forEach(renderMessage);
+    log.appendChild(typing);
+    typing.hidden = !busy;
+    scrollDown();
+  }
+
+  function append(message) {
+    state.messages.push(message);
+    saveState();
+    render();
+  }
+
+  function note(text) {
+    append({ from: 'note', text: text });
+  }
+
+  /* ---------- talking to the server ---------- */
+
+  function post(text) {
+    return window.fetch(endpoint, {
+      method: 'POST',
+      mode: 'cors',
+      credentials: 'omit',
+      headers: { 'Content-Type': 'application/json', 'Authorization': 'Bearer ' + token },
+      body: JSON.stringify({ sender: state.sender, message: text })
+    });
+  }
+
+  function showBotMessages(messages) {
+    (Array.isArray(messages) ? messages : []).forEach(function (m) {
+      var buttons = Array.isArray(m.buttons) ? m.buttons.map(function (b) {
+        return { title: String(b.title || ''), payload: String(b.payload || '') };
+      }) : [];
+      if (m.text || buttons.length) {
+        state.messages.push({ from: 'bot', text: m.text ? String(m.text) : '', buttons: buttons });
+      }
+    });
+  }
+
+  function waitForServer() {
+    var delay = RETRY_MS[Math.min(retries, RETRY_MS.length - 1)];
+    retries += 1;
+    status.hidden = false;
+    typing.hidden = true;
+    window.setTimeout(function () {
+      window.fetch(health, { mode: 'cors', credentials: 'omit', cache: 'no-store' })
+        .then(function (reply) {
+          if (!reply.ok) { throw new Error('unhealthy'); }
+          busy = false;
+          pump();
+        })
+        .catch(waitForServer);
+    }, delay);
+  }
+
+  function pump() {
+    if (busy || !queue.length) {
+      typing.hidden = !busy;
+      return;
+    }
+    busy = true;
+    render();
+    var item = queue[0];
+    post(item.payload).then(function (reply) {
+      if (reply.status >= 500) { throw new Error('server ' + reply.status); }
+      return reply.json().catch(function () { return []; }).then(function (body) {
+        return { status: reply.status, body: body };
+      });
+    }).then(function (result) {
+      status.hidden = true;
+      retries = 0;
+      queue.shift();
+      if (item.message) { item.message.pending = false; }
+      if (result.status === 200 || result.status === 429) {
+        showBotMessages(result.body);
+      } else if (result.status === 401) {
+        queue = [];
+        state.messages.push({ from: 'note', text: TEXT.expired });
+      } else if (result.status === 403 && result.body && result.body.error === 'conversation_forbidden') {
+        state.sender = newConversationId();
+        queue.unshift(item);
+      } else {
+        state.messages.push({ from: 'note', text: TEXT.failed });
+      }
+      busy = false;
+      saveState();
+      render();
+      pump();
+    }).catch(function () {
+      // The server is unreachable or restarting: keep the message, retry.
+      waitForServer();
+    });
+  }
+
+  function send(payload, shown) {
+    var message = null;
+    if (shown) {
+      message = { from: 'user', text: shown, payload: payload, pending: true };
+      state.messages.push(message);
+      saveState();
+    }
+    queue.push({ payload: payload, message: message });
+    render();
+    pump();
+  }
+
+  /* ---------- input ---------- */
+
+  function submit() {
+    var text = input.value.replace(/^\s+|\s+$/g, '');
+    if (!text) { return; }
+    input.value = '';
+    send(text, text);
+  }
+
+  input.addEventListener('compositionstart', function () { composing = true; });
+  input.addEventListener('compositionend', function () { composing = false; });
+  input.addEventListener('keydown', function (event) {
+    if (event.key !== 'Enter' || event.shiftKey) { return; }
+    // Enter that confirms a Chinese input method's candidate must not send:
+    // isComposing (standard), the composition events, keyCode 229 (Safari).
+    if (event.isComposing || composing || event.keyCode === 229) { return; }
+    event.preventDefault();
+    submit();
+  });
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    submit();
+  });
+
+  function open() {
+    state.open = true;
+    saveState();
+    panel.hidden = false;
+    launcher.hidden = true;
+    render();
+    if (!state.messages.length && !queue.length) {
+      send('/greet', '');
+    }
+    input.focus();
+  }
+
+  function close() {
+    state.open = false;
+    saveState();
+    panel.hidden = true;
+    launcher.hidden = false;
+  }
+
+  launcher.addEventListener('click', open);
+  closer.addEventListener('click', close);
+
+  // Messages left pending by a reload are sent again.
+  state.messages.forEach(function (m) {
+    if (m.from === 'user' && m.pending) { queue.push({ payload: m.payload || m.text, message: m }); }
+  });
+
+  function start() {
+    document.body.appendChild(host);
+    if (state.open || script.getAttribute('data-open') === 'true') {
+      open();
+    } else {
+      close();
+    }
+    pump();
+  }
+
+  window.ShopBot = {
+    started: true,
+    metrics: metrics,
+    open: open,
+    close: close,
+    clear: function () {
+      queue = [];
+      state = { sender: newConversationId(), messages: [], open: !panel.hidden };
+      saveState();
+      render();
+    }
+  };
+
+  if (document.body) {
+    start();
+  } else {
+    document.addEventListener('DOMContentLoaded', start);
+  }
+}());
