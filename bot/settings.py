@@ -76,6 +76,11 @@ class Settings:
             see :meth:`signing_secret`.
         im_secret: HMAC secret of the store IM channel; None turns it off.
         im_callback_url: Where IM replies are delivered.
+        im_worker_url: Base URL of the IM worker (``python -m bot.im_worker``)
+            that the Rasa-side IM channel hands inbound messages to.
+        rasa_url: Base URL of the Rasa server, which the IM worker calls.
+        im_backoff: Seconds before the first retry of a failed IM delivery
+            and the longest wait between retries (doubling in between).
         agent_token: Bearer token of the agent assistant; None turns it off.
         var_dir: Folder for local state (SQLite file, dev secret).
         policy_file: The after-sales rule table; None: the shipped
@@ -92,6 +97,9 @@ class Settings:
     jwt_secret: Optional[str] = field(repr=False)
     im_secret: Optional[str] = field(default=None, repr=False)
     im_callback_url: Optional[str] = None
+    im_worker_url: str = "http://127.0.0.1:5056"
+    rasa_url: str = "http://127.0.0.1:5005"
+    im_backoff: Tuple[float, float] = (1.0, 300.0)
     agent_token: Optional[str] = field(default=None, repr=False)
     var_dir: Path = PROJECT_ROOT / "var"
     policy_file: Optional[Path] = None
@@ -118,6 +126,11 @@ class Settings:
                 self.var_dir / "dev_jwt_secret",
             )
         return _dev_secret(self.var_dir)
+
+    @property
+    def im_enabled(self) -> bool:
+        """Whether the store IM channel is on (its secret and callback URL set)."""
+        return bool(self.im_secret and self.im_callback_url)
 
     def today(self) -> date:
         """Return today's date in the shop's time zone, or the pinned date."""
@@ -178,6 +191,28 @@ def _parse_rate(value: str) -> Tuple[int, float]:
             f"SHOPBOT_RATE_LIMIT must be MESSAGES/SECONDS (as 30/60) or off, got {value!r}"
         )
     return limit, seconds
+
+
+def _parse_url(name: str, value: str) -> str:
+    """Check that ``value`` is an ``http(s)://host[:port][/path]`` URL."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _parse_backoff(value: str) -> Tuple[float, float]:
+    """Parse ``SHOPBOT_IM_BACKOFF``: ``FIRST/LONGEST`` seconds, as ``1/300``."""
+    first, _, longest = value.partition("/")
+    try:
+        base, cap = float(first), float(longest or "300")
+    except ValueError:
+        base, cap = 0.0, 0.0
+    if not (0 < base <= cap):
+        raise SettingsError(
+            f"SHOPBOT_IM_BACKOFF must be FIRST/LONGEST seconds (as 1/300), got {value!r}"
+        )
+    return base, cap
 
 
 def _dev_secret(var_dir: Path) -> str:
@@ -256,7 +291,19 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         today_override=_parse_today(today_raw) if today_raw else None,
         jwt_secret=_optional(source, "SHOPBOT_JWT_SECRET"),
         im_secret=_optional(source, "SHOPBOT_IM_SECRET"),
-        im_callback_url=_optional(source, "SHOPBOT_IM_CALLBACK_URL"),
+        im_callback_url=(
+            _parse_url("SHOPBOT_IM_CALLBACK_URL", callback)
+            if (callback := _optional(source, "SHOPBOT_IM_CALLBACK_URL"))
+            else None
+        ),
+        im_worker_url=_parse_url(
+            "SHOPBOT_IM_WORKER_URL",
+            _optional(source, "SHOPBOT_IM_WORKER_URL") or "http://127.0.0.1:5056",
+        ),
+        rasa_url=_parse_url(
+            "SHOPBOT_RASA_URL", _optional(source, "SHOPBOT_RASA_URL") or "http://127.0.0.1:5005"
+        ),
+        im_backoff=_parse_backoff(_optional(source, "SHOPBOT_IM_BACKOFF") or "1/300"),
         agent_token=_optional(source, "SHOPBOT_AGENT_TOKEN"),
         var_dir=var_dir,
         policy_file=Path(policy) if (policy := _optional(source, "SHOPBOT_POLICY_FILE")) else None,

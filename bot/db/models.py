@@ -282,11 +282,81 @@ class ClaimEvent(Base):
         return f"ClaimEvent(claim_id={self.claim_id!r}, status={self.status!r})"
 
 
+#: Longest id of the IM platform (message, conversation, buyer).
+IM_ID_MAX_LENGTH = 128
+#: Longest error code kept on an IM queue row.
+IM_ERROR_MAX_LENGTH = 64
+
+
+class ImQueueMixin:
+    """Columns of a durable, per-conversation ordered work queue.
+
+    A row is pending while ``done_at`` is NULL. A worker claims it by writing
+    its name in ``lease_owner`` and a deadline in ``lease_until``; a row whose
+    lease ran out may be claimed again (its worker died). A failed attempt
+    counts in ``attempts`` and waits until ``next_attempt_at``.
+    """
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[Optional[str]] = mapped_column(String(64))
+    lease_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    done_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    last_error: Mapped[Optional[str]] = mapped_column(String(IM_ERROR_MAX_LENGTH))
+
+
+class ImInbox(ImQueueMixin, Base):
+    """A buyer message received from the IM platform, to be answered once.
+
+    The unique ``msg_id`` is the de-duplication of the platform's retries;
+    it holds across restarts because it lives in the database.
+    """
+
+    __tablename__ = "im_inbox"
+    __table_args__ = (
+        UniqueConstraint("msg_id"),
+        Index("ix_im_inbox_conversation_id_done_at", "conversation_id", "done_at"),
+    )
+
+    msg_id: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
+    buyer_id: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
+    text: Mapped[str] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation (never the text)."""
+        return f"ImInbox(id={self.id!r}, msg_id={self.msg_id!r})"
+
+
+class ImOutbox(ImQueueMixin, Base):
+    """The bot's reply to one inbound message, to be delivered exactly once.
+
+    ``reply_to`` is unique: answering the same message again cannot queue a
+    second reply. ``messages`` is the list of bot messages sent as is.
+    """
+
+    __tablename__ = "im_outbox"
+    __table_args__ = (
+        UniqueConstraint("reply_to"),
+        Index("ix_im_outbox_conversation_id_done_at", "conversation_id", "done_at"),
+    )
+
+    reply_to: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
+    messages: Mapped[List[Dict[str, Any]]] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation (never the messages)."""
+        return f"ImOutbox(id={self.id!r}, reply_to={self.reply_to!r})"
+
+
 __all__ = [
     "CATEGORIES",
     "CLAIM_NUMBER_MAX_LENGTH",
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
+    "IM_ID_MAX_LENGTH",
     "NO_REASON_RETURN_EXCLUDED",
     "ORDER_ID_MAX_LENGTH",
     "ORDER_STATUSES",
@@ -295,6 +365,9 @@ __all__ = [
     "Buyer",
     "Claim",
     "ClaimEvent",
+    "ImInbox",
+    "ImOutbox",
+    "ImQueueMixin",
     "Order",
     "Shop",
     "UTCDateTime",

@@ -1,0 +1,215 @@
+"""The store IM platform's wire protocol: signed requests and message bodies.
+
+Every request between the platform and shopbot, both ways, carries
+
+* ``X-Shop-Timestamp``: unix seconds when it was sent, and
+* ``X-Shop-Signature``: ``sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">``
+  keyed with ``SHOPBOT_IM_SECRET``.
+
+A request whose timestamp is more than :data:`CLOCK_WINDOW_S` away from the
+receiver's clock is refused, so a captured request cannot be replayed later.
+Signatures are compared in constant time.
+
+An inbound message is ``{"msg_id", "conversation_id", "buyer_id", "text"}``;
+a reply is ``{"conversation_id", "reply_to", "messages": [...]}``. See
+``shared/spec/interfaces.md``.
+
+Only the standard library is used and the syntax is that of Python 3.10, so
+the Rasa-side channel shares this module with the delivery worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+TIMESTAMP_HEADER = "X-Shop-Timestamp"
+SIGNATURE_HEADER = "X-Shop-Signature"
+SIGNATURE_PREFIX = "sha256="
+#: Largest clock difference accepted between sender and receiver, in seconds.
+CLOCK_WINDOW_S = 300
+#: Largest request body read, in bytes (a 2,000-character message is ~6 kB).
+MAX_BODY_BYTES = 64 * 1024
+#: Longest ``msg_id``, ``conversation_id`` and ``buyer_id`` accepted.
+MAX_ID_LENGTH = 128
+
+
+class SignatureError(Exception):
+    """A request is unsigned, badly signed or outside the clock window.
+
+    Attributes:
+        reason: ``missing``, ``stale`` or ``invalid`` (safe to log: it never
+            contains the signature or the secret).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Return the ``X-Shop-Signature`` value of a request.
+
+    Args:
+        secret: The shared secret (``SHOPBOT_IM_SECRET``).
+        timestamp: The ``X-Shop-Timestamp`` value, as sent.
+        body: The raw request body.
+
+    Returns:
+        ``sha256=`` and the lower-case hex digest.
+    """
+    digest = hmac.new(
+        secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256
+    ).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def signed_headers(secret: str, body: bytes, now: Optional[float] = None) -> Dict[str, str]:
+    """Return the headers that sign ``body`` (JSON content type included).
+
+    Args:
+        secret: The shared secret.
+        body: The raw body about to be sent.
+        now: Unix time to stamp (tests); the current time by default.
+    """
+    timestamp = str(int(time.time() if now is None else now))
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(secret, timestamp, body),
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+    """Read a header case-insensitively from any mapping."""
+    value = headers.get(name)
+    if value is None:
+        value = headers.get(name.lower())
+    return value.strip() if isinstance(value, str) else None
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: Optional[float] = None,
+    window_s: int = CLOCK_WINDOW_S,
+) -> None:
+    """Check a request's signature and timestamp.
+
+    Args:
+        secret: The shared secret.
+        headers: The request headers (any mapping; names looked up as sent
+            and in lower case).
+        body: The raw request body.
+        now: Unix time to check the clock window against (tests).
+        window_s: Largest accepted difference between the clocks.
+
+    Raises:
+        SignatureError: A header is missing, the timestamp is not an integer
+            or too far off, or the signature does not match.
+    """
+    timestamp = _header(headers, TIMESTAMP_HEADER)
+    given = _header(headers, SIGNATURE_HEADER)
+    if not timestamp or not given:
+        raise SignatureError("missing")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError("invalid")
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp)) > window_s:
+        raise SignatureError("stale")
+    expected = signature(secret, timestamp, body)
+    if not hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace")):
+        raise SignatureError("invalid")
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One buyer message from the IM platform.
+
+    Attributes:
+        msg_id: The platform's id of the message (unique; retries repeat it).
+        conversation_id: The platform's conversation.
+        buyer_id: The buyer who wrote it (the conversation's identity).
+        text: What the buyer wrote (unbounded here; channels clip it).
+    """
+
+    msg_id: str
+    conversation_id: str
+    buyer_id: str
+    text: str
+
+    def to_json(self) -> bytes:
+        """Return the message as the JSON body of the protocol."""
+        return json.dumps(asdict(self), ensure_ascii=False).encode("utf-8")
+
+
+def _id_field(body: Mapping[str, Any], name: str) -> Optional[str]:
+    value = body.get(name)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
+        return None
+    return value
+
+
+def parse_inbound(raw: bytes) -> Tuple[Optional[InboundMessage], Optional[str]]:
+    """Validate an inbound message body.
+
+    Args:
+        raw: The request body.
+
+    Returns:
+        ``(message, None)`` when valid, else ``(None, error_code)`` with a
+        code such as ``invalid_json`` or ``invalid_msg_id``.
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        return None, "body_too_large"
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, "invalid_json"
+    if not isinstance(body, dict):
+        return None, "invalid_body"
+    ids: Dict[str, str] = {}
+    for name in ("msg_id", "conversation_id", "buyer_id"):
+        value = _id_field(body, name)
+        if value is None:
+            return None, f"invalid_{name}"
+        ids[name] = value
+    text = body.get("text")
+    if not isinstance(text, str):
+        return None, "invalid_text"
+    return InboundMessage(text=text, **ids), None
+
+
+def reply_body(conversation_id: str, reply_to: str, messages: List[Dict[str, Any]]) -> bytes:
+    """Return the JSON body of a reply delivered to the platform.
+
+    Args:
+        conversation_id: The platform's conversation.
+        reply_to: The ``msg_id`` the messages answer.
+        messages: The bot's messages (``text``, ``buttons``, ``custom``).
+    """
+    payload = {"conversation_id": conversation_id, "reply_to": reply_to, "messages": messages}
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+__all__ = [
+    "CLOCK_WINDOW_S",
+    "MAX_BODY_BYTES",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "InboundMessage",
+    "SignatureError",
+    "parse_inbound",
+    "reply_body",
+    "signature",
+    "signed_headers",
+    "verify",
+]
