@@ -21,6 +21,19 @@ MAX_SENDER_LENGTH = 128
 #: Longest message passed on to NLU; longer ones keep their end, where buyers
 #: put the request.
 MAX_MESSAGE_LENGTH = 2000
+#: Sender ids of the ``im`` channel start with this; the ``shop`` channel
+#: refuses them, so conversations of the two channels never collide.
+IM_SENDER_PREFIX = "im:"
+
+
+def im_sender_id(conversation_id: str) -> str:
+    """Return the Rasa sender id of an IM platform conversation."""
+    return IM_SENDER_PREFIX + conversation_id
+
+
+def is_reserved_sender(sender_id: str) -> bool:
+    """Tell whether a sender id belongs to another channel's namespace."""
+    return sender_id.startswith(IM_SENDER_PREFIX)
 
 
 def clip_message(text: str) -> str:

@@ -38,6 +38,7 @@ from shopbot_rasa.channels.identity import (
     MAX_SENDER_LENGTH,
     BindingRegistry,
     clip_message,
+    is_reserved_sender,
 )
 from shopbot_rasa.channels.ratelimit import RateLimiter, retry_after_header
 
@@ -81,7 +82,7 @@ def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
     sender, message = body.get("sender"), body.get("message")
     if not isinstance(sender, str) or not sender.strip():
         return None, "invalid_sender"
-    if len(sender) > MAX_SENDER_LENGTH:
+    if len(sender) > MAX_SENDER_LENGTH or is_reserved_sender(sender.strip()):
         return None, "invalid_sender"
     if message is None:
         message = ""
