@@ -96,6 +96,41 @@ def check_request(
     )
 
 
+async def webhook_answer(
+    settings: Settings,
+    headers: Mapping[str, str],
+    body: bytes,
+    hand_off: Callable[[InboundMessage], Awaitable[Optional[str]]],
+    now: Optional[float] = None,
+) -> Tuple[int, Dict[str, str]]:
+    """Answer the platform's ``POST /webhooks/im/webhook``.
+
+    Args:
+        settings: The IM settings (channel off without them).
+        headers: The request headers.
+        body: The raw body.
+        hand_off: Gives a verified message to the worker; returns
+            ``accepted`` or ``duplicate``, None when the worker failed.
+        now: Unix time for the clock window (tests).
+
+    Returns:
+        The HTTP status and JSON answer: 404 when the channel is off, 401 or
+        400 (nothing handed over), 503 when the worker could not store it,
+        else 200 with ``{"status": "accepted" | "duplicate"}``. The message's
+        text is never part of the answer.
+    """
+    if not settings.im_enabled:
+        return 404, {"error": "im_channel_off"}
+    message, status, code = check_request(settings.im_secret or "", headers, body, now=now)
+    if message is None:
+        logger.info("im channel: refused a webhook call: %s", code)
+        return status, {"error": code}
+    outcome = await hand_off(message)
+    if outcome is None:
+        return 503, {"error": "unavailable"}
+    return 200, {"status": outcome}
+
+
 def message_metadata(message: InboundMessage) -> Dict[str, Any]:
     """Return the metadata of the user message: the buyer and the ``msg_id``."""
     metadata: Dict[str, Any] = Identity(message.buyer_id, "buyer").as_metadata()
@@ -217,14 +252,6 @@ class ImInput(InputChannel):
         hook = Blueprint("im_webhook", __name__)
         settings = self._settings
 
-        def checked(request: Request) -> Tuple[Optional[InboundMessage], HTTPResponse]:
-            message, status, code = check_request(
-                settings.im_secret or "", request.headers, request.body or b""
-            )
-            if message is None:
-                logger.info("im channel: refused a request to %s: %s", request.path, code)
-            return message, _error(status, code)
-
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             if not settings.im_enabled:
@@ -233,23 +260,21 @@ class ImInput(InputChannel):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if not settings.im_enabled:
-                return _error(404, "im_channel_off")
-            message, refusal = checked(request)
-            if message is None:
-                return refusal
-            status = await self._hand_off(message)
-            if status is None:
-                return _error(503, "unavailable")
-            return response.json({"status": status})
+            status, answer = await webhook_answer(
+                settings, request.headers, request.body or b"", self._hand_off
+            )
+            return response.json(answer, status=status)
 
         @hook.route("/process", methods=["POST"])
         async def process(request: Request) -> HTTPResponse:
             if not settings.im_enabled:
                 return _error(404, "im_channel_off")
-            message, refusal = checked(request)
+            message, status, code = check_request(
+                settings.im_secret or "", request.headers, request.body or b""
+            )
             if message is None:
-                return refusal
+                logger.info("im channel: refused a process call: %s", code)
+                return _error(status, code)
             return await self._process(request, message, on_new_message)
 
         return hook

@@ -109,3 +109,50 @@ def test_rate_limit_default_custom_and_off(tmp_path: Path) -> None:
 def test_bad_rate_limit_is_a_clear_error(tmp_path: Path, value: str) -> None:
     with pytest.raises(SettingsError, match="SHOPBOT_RATE_LIMIT"):
         load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_RATE_LIMIT": value})
+
+
+def test_im_channel_is_off_until_secret_and_callback_are_set(tmp_path: Path) -> None:
+    base = {"SHOPBOT_VAR_DIR": str(tmp_path)}
+    assert not load_settings(base).im_enabled
+    assert not load_settings({**base, "SHOPBOT_IM_SECRET": "s"}).im_enabled
+    on = load_settings(
+        {
+            **base,
+            "SHOPBOT_IM_SECRET": "im-secret-value",
+            "SHOPBOT_IM_CALLBACK_URL": "https://im.example/cb/",
+        }
+    )
+    assert on.im_enabled and on.im_callback_url == "https://im.example/cb"
+    assert "im-secret-value" not in repr(on)
+    assert (on.im_worker_url, on.rasa_url) == ("http://127.0.0.1:5056", "http://127.0.0.1:5005")
+    assert on.im_backoff == (1.0, 300.0)
+
+
+def test_im_urls_and_backoff_can_be_set(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_VAR_DIR": str(tmp_path),
+            "SHOPBOT_IM_WORKER_URL": "http://10.0.0.2:7000",
+            "SHOPBOT_RASA_URL": "http://10.0.0.3:5005/",
+            "SHOPBOT_IM_BACKOFF": "0.5/60",
+        }
+    )
+    assert settings.im_worker_url == "http://10.0.0.2:7000"
+    assert settings.rasa_url == "http://10.0.0.3:5005"
+    assert settings.im_backoff == (0.5, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SHOPBOT_IM_CALLBACK_URL", "ftp://im.example"),
+        ("SHOPBOT_IM_CALLBACK_URL", "im.example/cb"),
+        ("SHOPBOT_IM_WORKER_URL", "localhost:5056"),
+        ("SHOPBOT_IM_BACKOFF", "0/10"),
+        ("SHOPBOT_IM_BACKOFF", "10/1"),
+        ("SHOPBOT_IM_BACKOFF", "soon"),
+    ],
+)
+def test_bad_im_settings_are_a_clear_error(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), variable: value})

@@ -1,0 +1,154 @@
+"""Tests of bot/im_protocol.py: signatures, the clock window, message bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from typing import Any
+
+import pytest
+
+from bot.im_protocol import (
+    CLOCK_WINDOW_S,
+    MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    InboundMessage,
+    SignatureError,
+    parse_inbound,
+    reply_body,
+    signature,
+    signed_headers,
+    verify,
+)
+
+SECRET = "im-test-secret"
+NOW = 1_790_000_000.0
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields, ensure_ascii=False).encode("utf-8")
+
+
+GOOD = body(msg_id="m1", conversation_id="c1", buyer_id="buyer_001", text="在吗")
+
+
+def reason(headers: dict[str, str], raw: bytes = GOOD, now: float = NOW) -> str:
+    with pytest.raises(SignatureError) as caught:
+        verify(SECRET, headers, raw, now=now)
+    return caught.value.reason
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    expected = hmac.new(SECRET.encode(), b"1790000000." + GOOD, hashlib.sha256).hexdigest()
+    assert signature(SECRET, "1790000000", GOOD) == f"sha256={expected}"
+
+
+def test_signed_headers_verify() -> None:
+    headers = signed_headers(SECRET, GOOD, now=NOW)
+    assert headers[TIMESTAMP_HEADER] == "1790000000"
+    verify(SECRET, headers, GOOD, now=NOW)
+
+
+def test_lower_case_header_names_are_read() -> None:
+    headers = {k.lower(): v for k, v in signed_headers(SECRET, GOOD, now=NOW).items()}
+    verify(SECRET, headers, GOOD, now=NOW)
+
+
+def test_missing_headers_are_refused() -> None:
+    headers = signed_headers(SECRET, GOOD, now=NOW)
+    assert reason({}) == "missing"
+    assert reason({TIMESTAMP_HEADER: headers[TIMESTAMP_HEADER]}) == "missing"
+    assert reason({SIGNATURE_HEADER: headers[SIGNATURE_HEADER]}) == "missing"
+
+
+def test_a_changed_body_secret_or_timestamp_breaks_the_signature() -> None:
+    headers = signed_headers(SECRET, GOOD, now=NOW)
+    assert reason(headers, raw=GOOD.replace(b"m1", b"m2")) == "invalid"
+    assert reason(signed_headers("other-secret", GOOD, now=NOW)) == "invalid"
+    moved = {**headers, TIMESTAMP_HEADER: str(int(NOW) + 1)}
+    assert reason(moved) == "invalid"
+    assert reason({**headers, SIGNATURE_HEADER: headers[SIGNATURE_HEADER].upper()}) == "invalid"
+    assert reason({**headers, SIGNATURE_HEADER: "sha256=" + "0" * 64}) == "invalid"
+    assert reason({**headers, SIGNATURE_HEADER: "签名"}) == "invalid"
+
+
+@pytest.mark.parametrize("stamp", ["-5", "1.5e9", "abc", "１２３", "9" * 20])
+def test_malformed_timestamps_are_refused(stamp: str) -> None:
+    headers = {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: signature(SECRET, "0", GOOD)}
+    assert reason(headers) == "invalid"
+
+
+@pytest.mark.parametrize("offset", [-CLOCK_WINDOW_S, 0, CLOCK_WINDOW_S])
+def test_timestamps_within_the_window_pass(offset: int) -> None:
+    verify(SECRET, signed_headers(SECRET, GOOD, now=NOW + offset), GOOD, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [-CLOCK_WINDOW_S - 1, CLOCK_WINDOW_S + 1, -86400])
+def test_timestamps_outside_the_window_are_stale(offset: int) -> None:
+    assert reason(signed_headers(SECRET, GOOD, now=NOW + offset)) == "stale"
+
+
+def test_the_error_never_carries_the_signature_or_secret() -> None:
+    headers = signed_headers(SECRET, GOOD, now=NOW)
+    wrong = {**headers, SIGNATURE_HEADER: "sha256=" + "f" * 64}
+    with pytest.raises(SignatureError) as caught:
+        verify(SECRET, wrong, GOOD, now=NOW)
+    assert SECRET not in str(caught.value) and "f" * 64 not in str(caught.value)
+
+
+def test_a_valid_body_is_parsed() -> None:
+    assert parse_inbound(GOOD) == (InboundMessage("m1", "c1", "buyer_001", "在吗"), None)
+
+
+def test_ids_are_trimmed_and_text_kept_as_is() -> None:
+    raw = body(msg_id=" m1 ", conversation_id="c1", buyer_id="b", text="  a\nb ")
+    message, _ = parse_inbound(raw)
+    assert message == InboundMessage("m1", "c1", "b", "  a\nb ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{broken", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        (b"", "invalid_json"),
+        (b"[" * 100_000 + b"]" * 100_000, "body_too_large"),
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+        (b'"text"', "invalid_body"),
+        (b"[]", "invalid_body"),
+        (body(conversation_id="c", buyer_id="b", text="t"), "invalid_msg_id"),
+        (body(msg_id="", conversation_id="c", buyer_id="b", text="t"), "invalid_msg_id"),
+        (body(msg_id=7, conversation_id="c", buyer_id="b", text="t"), "invalid_msg_id"),
+        (body(msg_id="m" * 129, conversation_id="c", buyer_id="b", text="t"), "invalid_msg_id"),
+        (body(msg_id="m\n1", conversation_id="c", buyer_id="b", text="t"), "invalid_msg_id"),
+        (body(msg_id="m", buyer_id="b", text="t"), "invalid_conversation_id"),
+        (body(msg_id="m", conversation_id="c", buyer_id=None, text="t"), "invalid_buyer_id"),
+        (body(msg_id="m", conversation_id="c", buyer_id="b"), "invalid_text"),
+        (body(msg_id="m", conversation_id="c", buyer_id="b", text=["t"]), "invalid_text"),
+        (b"x" * (MAX_BODY_BYTES + 1), "body_too_large"),
+    ],
+)
+def test_bad_bodies_get_an_error_code(raw: bytes, code: str) -> None:
+    assert parse_inbound(raw) == (None, code)
+
+
+def test_random_bytes_never_crash_the_parser() -> None:
+    generator = random.Random(6)
+    alphabet = [b"{", b"}", b"[", b"]", b'"', b":", b",", b"msg_id", b"text", b"\xe5", b"1", b" "]
+    for _ in range(2000):
+        raw = b"".join(generator.choice(alphabet) for _ in range(generator.randint(0, 40)))
+        message, code = parse_inbound(raw)
+        assert (message is None) != (code is None)
+
+
+def test_message_round_trips_through_its_json() -> None:
+    message = InboundMessage("m1", "c1", "b1", "衣服太大了")
+    assert parse_inbound(message.to_json()) == (message, None)
+
+
+def test_reply_body_has_the_documented_fields() -> None:
+    reply = json.loads(reply_body("c1", "m1", [{"text": "您好"}]))
+    assert reply == {"conversation_id": "c1", "reply_to": "m1", "messages": [{"text": "您好"}]}

@@ -1,0 +1,157 @@
+"""Tests of bot/im_worker.py: the hand-over endpoint and the loops, against a
+fake Rasa server and a fake IM platform (local HTTP servers)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Dict, Iterator, List, Tuple
+
+import httpx
+import pytest
+
+from bot.im_protocol import InboundMessage, signed_headers, verify
+from bot.im_worker import ImWorker, handler_class
+from bot.outbox import pending_counts
+from bot.settings import SettingsError, load_settings
+
+SECRET = "worker-secret"
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Fake Rasa (``/webhooks/im/process``) and platform (``/callback``).
+
+    Records the questions and the accepted deliveries."""
+
+    calls: ClassVar[List[Tuple[str, Dict[str, Any]]]] = []
+    platform_failures = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        verify(SECRET, {k: v for k, v in self.headers.items()}, body)
+        payload = json.loads(body)
+        if self.path == "/webhooks/im/process":
+            Recorder.calls.append((self.path, payload))
+            answer = [{"recipient_id": "im:" + payload["conversation_id"], "text": "您好"}]
+            self._send(200, json.dumps(answer).encode())
+        elif Recorder.platform_failures > 0:
+            Recorder.platform_failures -= 1
+            self._send(503, b"{}")
+        else:
+            Recorder.calls.append((self.path, payload))
+            self._send(200, b"{}")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> Tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture()
+def worker(migrated_url: str) -> Iterator[Tuple[ImWorker, str]]:
+    Recorder.calls = []
+    Recorder.platform_failures = 0
+    fake, fake_url = serve(Recorder)
+    settings = load_settings(
+        {
+            "SHOPBOT_DB_URL": migrated_url,
+            "SHOPBOT_IM_SECRET": SECRET,
+            "SHOPBOT_IM_CALLBACK_URL": f"{fake_url}/callback",
+            "SHOPBOT_RASA_URL": fake_url,
+            "SHOPBOT_IM_BACKOFF": "0.05/0.2",
+        }
+    )
+    im = ImWorker(settings, owner="test", poll_s=0.05)
+    server, url = serve(handler_class(im))
+    try:
+        yield im, url
+    finally:
+        im.stop()
+        server.shutdown()
+        fake.shutdown()
+
+
+def hand_over(url: str, message: InboundMessage, secret: str = SECRET) -> httpx.Response:
+    body = message.to_json()
+    return httpx.post(f"{url}/inbox", content=body, headers=signed_headers(secret, body))
+
+
+def test_the_worker_needs_the_im_settings() -> None:
+    with pytest.raises(SettingsError):
+        ImWorker(load_settings({"SHOPBOT_IM_SECRET": "x"}))
+
+
+def test_a_hand_over_is_stored_once(worker: Tuple[ImWorker, str], migrated_url: str) -> None:
+    _, url = worker
+    message = InboundMessage("m1", "c1", "buyer_001", "在吗")
+    assert hand_over(url, message).json() == {"status": "accepted"}
+    assert hand_over(url, message).json() == {"status": "duplicate"}
+    assert pending_counts(migrated_url) == {"im_inbox": 1, "im_outbox": 0}
+
+
+def test_an_unsigned_or_malformed_hand_over_is_refused(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    _, url = worker
+    forged = hand_over(url, InboundMessage("m1", "c1", "b", "t"), secret="wrong")
+    assert forged.status_code == 401 and forged.json() == {"error": "signature_invalid"}
+    body = b'{"msg_id": "m2"}'
+    bad = httpx.post(f"{url}/inbox", content=body, headers=signed_headers(SECRET, body))
+    assert bad.status_code == 400 and bad.json() == {"error": "invalid_conversation_id"}
+    assert httpx.post(f"{url}/other", content=b"{}").status_code == 404
+    assert pending_counts(migrated_url) == {"im_inbox": 0, "im_outbox": 0}
+
+
+def test_health_reports_the_pending_rows(worker: Tuple[ImWorker, str]) -> None:
+    _, url = worker
+    hand_over(url, InboundMessage("m1", "c1", "b", "t"))
+    answer = httpx.get(f"{url}/health").json()
+    assert answer == {"status": "ok", "pending": {"im_inbox": 1, "im_outbox": 0}}
+
+
+def test_messages_are_answered_and_delivered_in_order_despite_failures(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    im, url = worker
+    Recorder.platform_failures = 3
+    for index in range(4):
+        hand_over(url, InboundMessage(f"m{index}", "c1", "buyer_001", f"第{index}条"))
+    im.start_loops()
+    deadline = time.monotonic() + 20
+    while pending_counts(migrated_url) != {"im_inbox": 0, "im_outbox": 0}:
+        assert time.monotonic() < deadline, pending_counts(migrated_url)
+        time.sleep(0.05)
+    asked = [p["text"] for path, p in Recorder.calls if path == "/webhooks/im/process"]
+    delivered = [p for path, p in Recorder.calls if path == "/callback"]
+    assert asked == ["第0条", "第1条", "第2条", "第3条"]
+    assert [p["reply_to"] for p in delivered] == ["m0", "m1", "m2", "m3"]
+    assert delivered[0]["messages"] == [{"recipient_id": "im:c1", "text": "您好"}]
+
+
+def test_an_unreachable_bot_and_platform_count_as_no_answer(migrated_url: str) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_DB_URL": migrated_url,
+            "SHOPBOT_IM_SECRET": SECRET,
+            "SHOPBOT_IM_CALLBACK_URL": "http://127.0.0.1:9/callback",
+            "SHOPBOT_RASA_URL": "http://127.0.0.1:9",
+        }
+    )
+    im = ImWorker(settings)
+    try:
+        assert im.ask_bot(InboundMessage("m", "c", "b", "t")) == (0, None)
+        assert im.post("http://127.0.0.1:9/callback", b"{}", {}) == 0
+    finally:
+        im.stop()
