@@ -5,6 +5,7 @@ SHELL := /bin/bash
 RASA_PORT ?= 5005
 ACTION_PORT ?= 5055
 SHOP_PORT ?= 8080
+IM_PORT ?= 5056
 NLU ?= ../shared/eval/nlu_dev.yml
 OUT ?= results/eval
 export PYTHONPATH := $(CURDIR)
@@ -18,8 +19,8 @@ venvs: ## create or update both Python environments (cached by lock file)
 	@scripts/venv.sh rasa
 	@scripts/venv.sh bot
 
-run: ## install, train if needed, load demo orders, serve the bot and the shop demo page (Ctrl-C stops)
-	@RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) SHOP_PORT=$(SHOP_PORT) scripts/run.sh
+run: ## install, train if needed, load demo orders, serve the bot, the shop demo page (and the IM worker when SHOPBOT_IM_* are set)
+	@RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) SHOP_PORT=$(SHOP_PORT) IM_PORT=$(IM_PORT) scripts/run.sh
 
 test: ## run the whole test suite (unit, Rasa side, data validation, end to end)
 	@scripts/test.sh

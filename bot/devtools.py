@@ -122,6 +122,7 @@ class Stack:
     env: Mapping[str, str] = field(default_factory=dict)
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
+    im_port: int = field(default_factory=free_port)
     processes: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     startup_seconds: Dict[str, float] = field(default_factory=dict)
 
@@ -159,8 +160,17 @@ class Stack:
         """The Rasa server's base URL."""
         return f"http://127.0.0.1:{self.rasa_port}"
 
+    @property
+    def im_enabled(self) -> bool:
+        """Whether the IM channel is configured (then the IM worker runs too)."""
+        return bool(self.env.get("SHOPBOT_IM_SECRET") and self.env.get("SHOPBOT_IM_CALLBACK_URL"))
+
     def _environment(self) -> Dict[str, str]:
-        return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **self.env}
+        ports = {
+            "SHOPBOT_RASA_URL": self.url,
+            "SHOPBOT_IM_WORKER_URL": f"http://127.0.0.1:{self.im_port}",
+        }
+        return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **ports, **self.env}
 
     def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
         log = self.workdir / f"{name}.log"
@@ -181,8 +191,28 @@ class Stack:
                 raise RuntimeError(f"{name} did not start:\n{tail}")
         self.startup_seconds[name] = time.monotonic() - started
 
+    def start_im_worker(self) -> None:
+        """Start the IM worker (``python -m bot.im_worker``) and wait for it."""
+        self._spawn(
+            "im",
+            [str(BOT_PYTHON), "-m", "bot.im_worker", "--port", str(self.im_port)],
+            f"http://127.0.0.1:{self.im_port}/health",
+            60,
+        )
+
+    def stop_process(self, name: str) -> None:
+        """Stop one server (terminate, then kill after 20 s) and forget it."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     def start(self) -> Stack:
-        """Start the servers and wait until both answer."""
+        """Start the servers (and the IM worker if configured); wait until they answer."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         endpoints = self.workdir / "endpoints.yml"
         endpoints.write_text(
@@ -223,6 +253,8 @@ class Stack:
             f"{self.url}/webhooks/shop/",
             300,
         )
+        if self.im_enabled:
+            self.start_im_worker()
         return self
 
     def rss_kib(self) -> Dict[str, int]:
@@ -230,16 +262,12 @@ class Stack:
         return {name: rss_kib(p.pid) for name, p in self.processes.items() if p.poll() is None}
 
     def stop(self) -> None:
-        """Stop both servers (terminate, then kill after 20 s)."""
+        """Stop every server (terminate, then kill after 20 s)."""
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        for name in list(self.processes):
+            self.stop_process(name)
 
 
 def main(argv: Sequence[str]) -> int:

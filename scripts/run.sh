@@ -10,6 +10,12 @@ cd "$here"
 RASA_PORT="${RASA_PORT:-5005}"
 ACTION_PORT="${ACTION_PORT:-5055}"
 SHOP_PORT="${SHOP_PORT:-8080}"
+IM_PORT="${IM_PORT:-5056}"
+# The store IM channel runs only when its secret and callback URL are set.
+im_on=""
+[ -n "${SHOPBOT_IM_SECRET:-}" ] && [ -n "${SHOPBOT_IM_CALLBACK_URL:-}" ] && im_on=1
+export SHOPBOT_RASA_URL="http://127.0.0.1:$RASA_PORT"
+export SHOPBOT_IM_WORKER_URL="http://127.0.0.1:$IM_PORT"
 # The demo shop's page is the browser origin the bot accepts (add real shops').
 export SHOPBOT_CORS_ORIGINS="${SHOPBOT_CORS_ORIGINS:-http://127.0.0.1:$SHOP_PORT,http://localhost:$SHOP_PORT}"
 export SHOPBOT_ACTION_PORT="$ACTION_PORT"
@@ -44,6 +50,11 @@ pids+=($!)
   --log-file "$logs/rasa.log" >"$logs/rasa.out" 2>&1 &
 pids+=($!)
 
+if [ -n "$im_on" ]; then
+  .venv/bot/bin/python -m bot.im_worker --port "$IM_PORT" >"$logs/im_worker.log" 2>&1 &
+  pids+=($!)
+fi
+
 .venv/bot/bin/python -m bot.demo_shop --port "$SHOP_PORT" \
   --bot-url "http://127.0.0.1:$RASA_PORT" >"$logs/demo_shop.log" 2>&1 &
 pids+=($!)
@@ -54,6 +65,13 @@ pids+=($!)
   || { tail -n 20 "$logs/rasa.out" >&2; exit 1; }
 .venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$SHOP_PORT/" 30 \
   || { tail -n 20 "$logs/demo_shop.log" >&2; exit 1; }
+if [ -n "$im_on" ]; then
+  .venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$IM_PORT/health" 60 \
+    || { tail -n 20 "$logs/im_worker.log" >&2; exit 1; }
+  im_line="  IM channel:            http://127.0.0.1:$RASA_PORT/webhooks/im/webhook (worker log: $logs/im_worker.log)"
+else
+  im_line="  IM channel:            off (set SHOPBOT_IM_SECRET and SHOPBOT_IM_CALLBACK_URL)"
+fi
 token=$(bin/shopbot token buyer_001 --ttl 86400)
 cat <<MSG
 
@@ -61,6 +79,7 @@ shopbot is running (demo buyer buyer_001, today pinned to $SHOPBOT_TODAY).
   shop demo page with the chat widget:  http://127.0.0.1:$SHOP_PORT/
   chat in the terminal:  make chat
   shop channel:          http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook
+$im_line
   try it:
 curl -s -X POST http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook -H 'Content-Type: application/json' -H 'Authorization: Bearer $token' -d '{"sender": "demo-1", "message": "我的订单2026111000001的衣服太大了"}'
 

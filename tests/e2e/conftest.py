@@ -20,6 +20,9 @@ from bot.devtools import DEMO_ORDERS, Stack, free_port
 from bot.settings import PROJECT_ROOT as ROOT
 
 SECRET = "e2e-secret-not-for-production-0123456789"
+#: The IM channel's secret; its fake platform (tests/e2e/test_im_channel.py)
+#: listens on Bot.im_platform_port.
+IM_SECRET = "e2e-im-secret-not-for-production-987654"
 
 __all__ = ["ROOT", "Bot", "free_port"]
 
@@ -30,12 +33,15 @@ class Bot:
     Attributes:
         shop_origin: The one browser origin the servers accept (the demo
             shop page of tests/e2e/test_widget.py is served there).
+        im_platform_port: Where the IM worker delivers replies
+            (``/im/callback``); nothing listens there until a test does.
     """
 
-    def __init__(self, stack: Stack, shop_origin: str) -> None:
+    def __init__(self, stack: Stack, shop_origin: str, im_platform_port: int) -> None:
         self.stack = stack
         self.url = stack.url
         self.shop_origin = shop_origin
+        self.im_platform_port = im_platform_port
 
     def token(self, subject: str = "buyer_001", role: str = "buyer", ttl: int = 600) -> str:
         return mint_token(SECRET, subject, role=role, ttl_seconds=ttl)
@@ -71,11 +77,18 @@ def model_path() -> Path:
 @pytest.fixture(scope="session")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
     shop_origin = f"http://127.0.0.1:{free_port()}"
+    im_platform_port = free_port()
     stack = Stack.demo(model_path(), tmp_path_factory.mktemp("e2e"), SECRET)
-    stack.env = {**stack.env, "SHOPBOT_CORS_ORIGINS": shop_origin}
+    stack.env = {
+        **stack.env,
+        "SHOPBOT_CORS_ORIGINS": shop_origin,
+        "SHOPBOT_IM_SECRET": IM_SECRET,
+        "SHOPBOT_IM_CALLBACK_URL": f"http://127.0.0.1:{im_platform_port}/im/callback",
+        "SHOPBOT_IM_BACKOFF": "0.2/1",
+    }
     stack.start()
     try:
-        yield Bot(stack, shop_origin)
+        yield Bot(stack, shop_origin, im_platform_port)
     finally:
         stack.stop()
 

@@ -16,12 +16,17 @@ from tests.e2e.conftest import ROOT, free_port
 
 def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     rasa_port, action_port, shop_port = free_port(), free_port(), free_port()
+    im_port = free_port()
     env = {
         **os.environ,
         "RASA_PORT": str(rasa_port),
         "ACTION_PORT": str(action_port),
         "SHOP_PORT": str(shop_port),
+        "IM_PORT": str(im_port),
         "SHOPBOT_VAR_DIR": str(tmp_path),
+        # The IM channel is on: make run starts its worker too.
+        "SHOPBOT_IM_SECRET": "run-test-im-secret",
+        "SHOPBOT_IM_CALLBACK_URL": f"http://127.0.0.1:{free_port()}/callback",
     }
     env.pop("SHOPBOT_DB_URL", None)
     env.pop("SHOPBOT_JWT_SECRET", None)
@@ -62,6 +67,13 @@ def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         page = httpx.get(f"http://127.0.0.1:{shop_port}/", timeout=10)
         assert page.status_code == 200
         assert f'src="http://127.0.0.1:{rasa_port}/webhooks/shop/widget.js"' in page.text
+        # The IM worker runs and the IM webhook is printed and served.
+        assert f"http://127.0.0.1:{rasa_port}/webhooks/im/webhook" in output
+        health = httpx.get(f"http://127.0.0.1:{im_port}/health", timeout=10).json()
+        assert health == {"status": "ok", "pending": {"im_inbox": 0, "im_outbox": 0}}
+        unsigned = httpx.post(f"http://127.0.0.1:{rasa_port}/webhooks/im/webhook", json={})
+        assert unsigned.status_code == 401
+        assert "run-test-im-secret" not in output
         # The demo database and the development secret live in the var dir.
         assert (tmp_path / "shopbot.sqlite3").is_file()
         assert (tmp_path / "dev_jwt_secret").is_file()
@@ -69,7 +81,7 @@ def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
     time.sleep(1)
-    for port in (rasa_port, action_port, shop_port):
+    for port in (rasa_port, action_port, shop_port, im_port):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
         except httpx.HTTPError:
