@@ -85,6 +85,11 @@ class Settings:
             call the chat channels from a browser (the widget's shops).
         rate_limit: Messages one identity may send per window (0: no limit).
         rate_window_s: The rate limit's window in seconds.
+        rasa_url: Base URL of the Rasa server's HTTP API (the agent
+            assistant calls ``/model/parse`` and reads trackers there).
+        rasa_token: The Rasa HTTP API's token (``rasa run --auth-token``;
+            never logged); None means "use the local development token",
+            see :meth:`rasa_api_token`.
     """
 
     db_url: str
@@ -99,6 +104,8 @@ class Settings:
     cors_origins: Tuple[str, ...] = ()
     rate_limit: int = 30
     rate_window_s: float = 60.0
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: Optional[str] = field(default=None, repr=False)
 
     def signing_secret(self) -> str:
         """Return the JWT secret, or the local development secret.
@@ -118,6 +125,26 @@ class Settings:
                 self.var_dir / "dev_jwt_secret",
             )
         return _dev_secret(self.var_dir)
+
+    def rasa_api_token(self) -> str:
+        """Return the Rasa HTTP API token, or the local development one.
+
+        ``make run`` starts Rasa with ``--enable-api --auth-token`` and this
+        value; the development token lives in ``var_dir`` like the JWT one.
+        """
+        if self.rasa_token is not None:
+            return self.rasa_token
+        return _dev_secret(self.var_dir, "dev_rasa_token")
+
+    def agent_api_token(self) -> str:
+        """Return the agent assistant's token, or the local development one.
+
+        The assistant itself is off without ``SHOPBOT_AGENT_TOKEN``; ``make
+        run`` sets the variable to this value so that the demo has a console.
+        """
+        if self.agent_token is not None:
+            return self.agent_token
+        return _dev_secret(self.var_dir, "dev_agent_token")
 
     def today(self) -> date:
         """Return today's date in the shop's time zone, or the pinned date."""
@@ -180,20 +207,20 @@ def _parse_rate(value: str) -> Tuple[int, float]:
     return limit, seconds
 
 
-def _dev_secret(var_dir: Path) -> str:
-    """Return the local development JWT secret, creating it on first use.
+def _dev_secret(var_dir: Path, name: str = "dev_jwt_secret") -> str:
+    """Return a local development secret, creating it on first use.
 
-    The secret lives in a file so that the token command, the Rasa server and
-    the tests on this machine agree on it.
+    The secret lives in the file ``name`` of ``var_dir`` so that the token
+    command, the servers and the tests on this machine agree on it.
     """
-    path = var_dir / "dev_jwt_secret"
+    path = var_dir / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
     # Write a private temporary file, then link it into place: the link fails
     # if another process got there first, and no reader sees a partial file.
-    fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=".dev_jwt_secret.")
+    fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=f".{name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(value)
@@ -264,4 +291,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         cors_origins=_parse_origins(source.get("SHOPBOT_CORS_ORIGINS", "")),
         rate_limit=rate_limit,
         rate_window_s=rate_window_s,
+        rasa_url=(_optional(source, "SHOPBOT_RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+        rasa_token=_optional(source, "SHOPBOT_RASA_TOKEN"),
     )

@@ -13,34 +13,14 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from bot.auth import Identity
+from bot.messages import MAX_MESSAGE_LENGTH, clip_message
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["MAX_MESSAGE_LENGTH", "MAX_SENDER_LENGTH", "BindingRegistry", "clip_message"]
+
 #: Longest conversation id accepted.
 MAX_SENDER_LENGTH = 128
-#: Longest message passed on to NLU; longer ones keep their end, where buyers
-#: put the request.
-MAX_MESSAGE_LENGTH = 2000
-
-
-def clip_message(text: str) -> str:
-    """Bound a message's length, keeping its end.
-
-    Args:
-        text: The raw message.
-
-    Returns:
-        The message without NUL and other control characters (newlines and
-        tabs become spaces), at most :data:`MAX_MESSAGE_LENGTH` characters.
-    """
-    cleaned = "".join(
-        " " if ch in "\r\n\t" else ch
-        for ch in text
-        if ch in "\r\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
-    )
-    if len(cleaned) > MAX_MESSAGE_LENGTH:
-        cleaned = cleaned[-MAX_MESSAGE_LENGTH:]
-    return cleaned
 
 
 class BindingRegistry:

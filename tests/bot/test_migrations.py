@@ -18,7 +18,7 @@ from bot.db.session import dispose_engines, get_engine
 from tests.bot.db_helpers import row_counts, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"shops", "buyers", "orders", "claims", "claim_events"}
+TABLES = {"shops", "buyers", "orders", "claims", "claim_events", "assist_feedback"}
 
 
 def _schema_diffs(url: str) -> list[object]:
