@@ -108,7 +108,7 @@ def parse_result(raw: Mapping[str, Any]) -> Parse:
 
 
 def format_date(templates: Templates, value: date) -> str:
-    """Write a date as the templates say (e.g. 2026年12月3日)."""
+    """Write a date in the templates' date format (year, month and day, no zero padding)."""
     return templates.formats.date.format(year=value.year, month=value.month, day=value.day)
 
 
