@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from sqlalchemy import distinct, func, select
 
@@ -92,37 +92,54 @@ def figures(settings: Settings, since: Optional[datetime] = None) -> FeedbackFig
     """Compute the figures over the events recorded since ``since`` (all by default).
 
     Each suggestion set counts once per kind of event, however often the
-    console reported it.
+    console reported it. Clicks count only on sets shown with suggestions and
+    edits only on clicked sets, so the shares stay between 0 and 1 whatever
+    a client reports.
     """
-    sets = func.count(distinct(AssistFeedback.request_id))
-    where = [] if since is None else [AssistFeedback.at >= since]
+    row = AssistFeedback
+    sets = func.count(distinct(row.request_id))
+    where = [] if since is None else [row.at >= since]
+
+    def ids(event: str, *more: Any) -> Any:
+        return select(row.request_id).where(*where, row.event == event, *more)
+
+    covered_ids = ids("shown", row.count > 0)
+    accepted_ids = ids("clicked", row.request_id.in_(covered_ids))
     with session_scope(settings.db_url) as session:
-        per_event = dict(
-            session.execute(
-                select(AssistFeedback.event, sets).where(*where).group_by(AssistFeedback.event)
-            ).all()
+        shown = session.scalar(select(sets).where(*where, row.event == "shown")) or 0
+        covered = session.scalar(select(sets).where(row.request_id.in_(covered_ids))) or 0
+        accepted = session.scalar(select(sets).where(row.request_id.in_(accepted_ids))) or 0
+        edited = (
+            session.scalar(
+                select(sets).where(*where, row.event == "edited", row.request_id.in_(accepted_ids))
+            )
+            or 0
         )
-        with_suggestions = session.scalar(
-            select(sets).where(*where, AssistFeedback.event == "shown", AssistFeedback.count > 0)
+        ignored = (
+            session.scalar(
+                select(sets).where(*where, row.event == "ignored", row.request_id.in_(ids("shown")))
+            )
+            or 0
         )
         by_rank = session.execute(
-            select(AssistFeedback.rank, sets)
-            .where(*where, AssistFeedback.event == "clicked", AssistFeedback.rank.is_not(None))
-            .group_by(AssistFeedback.rank)
-            .order_by(AssistFeedback.rank)
+            select(row.rank, sets)
+            .where(
+                *where,
+                row.event == "clicked",
+                row.rank.is_not(None),
+                row.request_id.in_(covered_ids),
+            )
+            .group_by(row.rank)
+            .order_by(row.rank)
         ).all()
-    shown = int(per_event.get("shown", 0))
-    covered = int(with_suggestions or 0)
-    accepted = int(per_event.get("clicked", 0))
-    edited = int(per_event.get("edited", 0))
     return FeedbackFigures(
-        shown=shown,
-        with_suggestions=covered,
-        accepted=accepted,
-        edited=edited,
-        ignored=int(per_event.get("ignored", 0)),
-        coverage=_share(covered, shown),
-        acceptance=_share(accepted, covered),
-        edit_rate=_share(edited, accepted),
+        shown=int(shown),
+        with_suggestions=int(covered),
+        accepted=int(accepted),
+        edited=int(edited),
+        ignored=int(ignored),
+        coverage=_share(int(covered), int(shown)),
+        acceptance=_share(int(accepted), int(covered)),
+        edit_rate=_share(int(edited), int(accepted)),
         clicked_by_rank={int(rank): int(n) for rank, n in by_rank if rank is not None},
     )

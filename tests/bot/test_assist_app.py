@@ -295,6 +295,11 @@ async def test_feedback_gives_coverage_and_acceptance(
     await event("set-cccc3", "shown", count=0)
     await event("set-dddd4", "shown", count=1)
     await event("set-dddd4", "clicked", rank=1)
+    # Reports about sets never shown with suggestions do not count.
+    await event("set-cccc3", "clicked", rank=0)
+    await event("set-eeee5", "clicked", rank=2)
+    await event("set-eeee5", "edited", rank=2)
+    await event("set-ffff6", "ignored")
     figures = (await api.get("/assist/figures")).json()
     assert figures == {
         "shown": 4,
