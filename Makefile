@@ -6,11 +6,12 @@ RASA_PORT ?= 5005
 ACTION_PORT ?= 5055
 SHOP_PORT ?= 8080
 IM_PORT ?= 5056
+ASSIST_PORT ?= 8090
 NLU ?= ../shared/eval/nlu_dev.yml
 OUT ?= results/eval
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat eval lint types venvs validate token bench bench-domain bench-widget
+.PHONY: help run test train chat eval lint types venvs validate token bench bench-domain bench-widget bench-assist
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,8 +20,8 @@ venvs: ## create or update both Python environments (cached by lock file)
 	@scripts/venv.sh rasa
 	@scripts/venv.sh bot
 
-run: ## install, train if needed, load demo orders, serve the bot, the shop demo page (and the IM worker when SHOPBOT_IM_* are set)
-	@RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) SHOP_PORT=$(SHOP_PORT) IM_PORT=$(IM_PORT) scripts/run.sh
+run: ## install, train if needed, load demo orders, serve the bot, the shop demo page, the agent console (and the IM worker when SHOPBOT_IM_* are set); Ctrl-C stops
+	@RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) SHOP_PORT=$(SHOP_PORT) IM_PORT=$(IM_PORT) ASSIST_PORT=$(ASSIST_PORT) scripts/run.sh
 
 test: ## run the whole test suite (unit, Rasa side, data validation, end to end)
 	@scripts/test.sh
@@ -52,6 +53,9 @@ bench-domain: venvs ## benchmark the domain core: decisions/s, lookup+decision (
 bench-widget: train ## benchmark: web widget, page load to first bot message in Chromium (N=20)
 	@scripts/chromium.sh
 	@.venv/bot/bin/python scripts/bench_widget.py -n $${N:-20}
+
+bench-assist: train ## benchmark: agent assistant, median and p99 latency of /assist/suggest (N=200)
+	@.venv/bot/bin/python scripts/bench_assist.py -n $${N:-200}
 
 token: venvs ## print a demo buyer token (SUB=buyer_001 ROLE=buyer)
 	@bin/shopbot token $${SUB:-buyer_001} --role $${ROLE:-buyer}

@@ -11,6 +11,9 @@ Subcommands:
         write the database in that format (stdout without FILE; JSON for .json).
     chat [--url URL] [--buyer ID]
         talk to the running bot in the terminal as a buyer of this machine.
+    dev-token rasa|agent
+        print the Rasa API token or the agent token: the configured one, or
+        the local development one kept in the var folder (``make run``).
 
 Exit codes: 0 success, 1 a user error (message on stderr), 2 usage.
 """
@@ -39,6 +42,12 @@ def _cmd_token(args: argparse.Namespace) -> int:
         print(f"shopbot token: {exc}", file=sys.stderr)
         return 1
     print(token)
+    return 0
+
+
+def _cmd_dev_token(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print(settings.rasa_api_token() if args.which == "rasa" else settings.agent_api_token())
     return 0
 
 
@@ -109,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", choices=ROLES, default="buyer")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(func=_cmd_token)
+
+    dev = sub.add_parser("dev-token", help="print the Rasa API or agent token (dev)")
+    dev.add_argument("which", choices=("rasa", "agent"))
+    dev.set_defaults(func=_cmd_dev_token)
 
     db = sub.add_parser("db", help="order database")
     db_sub = db.add_subparsers(dest="db_command", required=True)

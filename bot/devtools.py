@@ -4,15 +4,16 @@ Command line (``python -m bot.devtools ...``)::
 
     wait-http URL SECONDS   wait until URL answers any HTTP status < 500
 
-:class:`Stack` starts the real action server and Rasa server on free ports,
-as the end-to-end tests and the benchmark need them. Nothing here is used by
-the bot itself.
+:class:`Stack` starts the real action server and Rasa server on free ports
+(and, on demand, the agent assistant), as the end-to-end tests and the
+benchmarks need them. Nothing here is used by the bot itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -123,6 +124,7 @@ class Stack:
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
     im_port: int = field(default_factory=free_port)
+    assist_port: int = field(default_factory=free_port)
     processes: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     startup_seconds: Dict[str, float] = field(default_factory=dict)
 
@@ -144,6 +146,7 @@ class Stack:
             "SHOPBOT_DB_URL": f"sqlite:///{workdir / 'shopbot.sqlite3'}",
             "SHOPBOT_JWT_SECRET": secret,
             "SHOPBOT_TODAY": DEMO_TODAY,
+            "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
         }
         stack = cls(model=model, workdir=workdir, env=env)
         subprocess.run(
@@ -164,6 +167,11 @@ class Stack:
     def im_enabled(self) -> bool:
         """Whether the IM channel is configured (then the IM worker runs too)."""
         return bool(self.env.get("SHOPBOT_IM_SECRET") and self.env.get("SHOPBOT_IM_CALLBACK_URL"))
+
+    @property
+    def assist_url(self) -> str:
+        """The agent assistant's base URL (after :meth:`start_assist`)."""
+        return f"http://127.0.0.1:{self.assist_port}"
 
     def _environment(self) -> Dict[str, str]:
         ports = {
@@ -249,12 +257,33 @@ class Stack:
                 str(self.rasa_port),
                 "--interface",
                 "127.0.0.1",
+                *self._api_arguments(),
             ],
             f"{self.url}/webhooks/shop/",
             300,
         )
         if self.im_enabled:
             self.start_im_worker()
+        return self
+
+    def _api_arguments(self) -> List[str]:
+        """Rasa's HTTP API, token-protected, when the stack has a token."""
+        token = self.env.get("SHOPBOT_RASA_TOKEN")
+        return ["--enable-api", "--auth-token", token] if token else []
+
+    def start_assist(self, agent_token: str) -> Stack:
+        """Start the agent assistant (after :meth:`start`) and wait until it answers.
+
+        Args:
+            agent_token: The token agents use (``SHOPBOT_AGENT_TOKEN``).
+        """
+        self.env = {**self.env, "SHOPBOT_AGENT_TOKEN": agent_token, "SHOPBOT_RASA_URL": self.url}
+        self._spawn(
+            "assist",
+            [str(BOT_PYTHON), "-m", "bot.assist.app", "--port", str(self.assist_port)],
+            f"{self.assist_url}/assist/health",
+            60,
+        )
         return self
 
     def rss_kib(self) -> Dict[str, int]:

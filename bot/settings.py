@@ -78,7 +78,9 @@ class Settings:
         im_callback_url: Where IM replies are delivered.
         im_worker_url: Base URL of the IM worker (``python -m bot.im_worker``)
             that the Rasa-side IM channel hands inbound messages to.
-        rasa_url: Base URL of the Rasa server, which the IM worker calls.
+        rasa_url: Base URL of the Rasa server: the IM worker calls its IM
+            channel, the agent assistant its HTTP API (``/model/parse``,
+            tracker reads).
         im_backoff: Seconds before the first retry of a failed IM delivery
             and the longest wait between retries (doubling in between).
         agent_token: Bearer token of the agent assistant; None turns it off.
@@ -90,6 +92,9 @@ class Settings:
             call the chat channels from a browser (the widget's shops).
         rate_limit: Messages one identity may send per window (0: no limit).
         rate_window_s: The rate limit's window in seconds.
+        rasa_token: The Rasa HTTP API's token (``rasa run --auth-token``;
+            never logged); None means "use the local development token",
+            see :meth:`rasa_api_token`.
     """
 
     db_url: str
@@ -107,6 +112,7 @@ class Settings:
     cors_origins: Tuple[str, ...] = ()
     rate_limit: int = 30
     rate_window_s: float = 60.0
+    rasa_token: Optional[str] = field(default=None, repr=False)
 
     def signing_secret(self) -> str:
         """Return the JWT secret, or the local development secret.
@@ -131,6 +137,26 @@ class Settings:
     def im_enabled(self) -> bool:
         """Whether the store IM channel is on (its secret and callback URL set)."""
         return bool(self.im_secret and self.im_callback_url)
+
+    def rasa_api_token(self) -> str:
+        """Return the Rasa HTTP API token, or the local development one.
+
+        ``make run`` starts Rasa with ``--enable-api --auth-token`` and this
+        value; the development token lives in ``var_dir`` like the JWT one.
+        """
+        if self.rasa_token is not None:
+            return self.rasa_token
+        return _dev_secret(self.var_dir, "dev_rasa_token")
+
+    def agent_api_token(self) -> str:
+        """Return the agent assistant's token, or the local development one.
+
+        The assistant itself is off without ``SHOPBOT_AGENT_TOKEN``; ``make
+        run`` sets the variable to this value so that the demo has a console.
+        """
+        if self.agent_token is not None:
+            return self.agent_token
+        return _dev_secret(self.var_dir, "dev_agent_token")
 
     def today(self) -> date:
         """Return today's date in the shop's time zone, or the pinned date."""
@@ -215,20 +241,20 @@ def _parse_backoff(value: str) -> Tuple[float, float]:
     return base, cap
 
 
-def _dev_secret(var_dir: Path) -> str:
-    """Return the local development JWT secret, creating it on first use.
+def _dev_secret(var_dir: Path, name: str = "dev_jwt_secret") -> str:
+    """Return a local development secret, creating it on first use.
 
-    The secret lives in a file so that the token command, the Rasa server and
-    the tests on this machine agree on it.
+    The secret lives in the file ``name`` of ``var_dir`` so that the token
+    command, the servers and the tests on this machine agree on it.
     """
-    path = var_dir / "dev_jwt_secret"
+    path = var_dir / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
     # Write a private temporary file, then link it into place: the link fails
     # if another process got there first, and no reader sees a partial file.
-    fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=".dev_jwt_secret.")
+    fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=f".{name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(value)
@@ -311,4 +337,5 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         cors_origins=_parse_origins(source.get("SHOPBOT_CORS_ORIGINS", "")),
         rate_limit=rate_limit,
         rate_window_s=rate_window_s,
+        rasa_token=_optional(source, "SHOPBOT_RASA_TOKEN"),
     )

@@ -2,7 +2,11 @@
 # `make run`: prepare everything and serve the bot in the foreground.
 #   environments -> spaCy pipeline + model (trained only when inputs changed)
 #   -> SQLite schema (Alembic) + demo orders -> action server + Rasa server
-#   -> the demo shop page with the chat widget (bot/demo_shop.py).
+#   -> the demo shop page with the chat widget (bot/demo_shop.py)
+#   -> the agent assistant and its console (bot/assist/app.py); Rasa's HTTP
+#      API is on for it, protected by a token (SHOPBOT_RASA_TOKEN, or a
+#      development one in the var folder), and agents use SHOPBOT_AGENT_TOKEN
+#      (a development one when unset, printed with the console's address).
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +20,7 @@ im_on=""
 [ -n "${SHOPBOT_IM_SECRET:-}" ] && [ -n "${SHOPBOT_IM_CALLBACK_URL:-}" ] && im_on=1
 export SHOPBOT_RASA_URL="http://127.0.0.1:$RASA_PORT"
 export SHOPBOT_IM_WORKER_URL="http://127.0.0.1:$IM_PORT"
+ASSIST_PORT="${ASSIST_PORT:-8090}"
 # The demo shop's page is the browser origin the bot accepts (add real shops').
 export SHOPBOT_CORS_ORIGINS="${SHOPBOT_CORS_ORIGINS:-http://127.0.0.1:$SHOP_PORT,http://localhost:$SHOP_PORT}"
 export SHOPBOT_ACTION_PORT="$ACTION_PORT"
@@ -31,6 +36,8 @@ scripts/venv.sh bot
 model=$(scripts/train.sh | tail -n 1)
 [ -f "$model" ] || { echo "run.sh: no trained model" >&2; exit 1; }
 bin/shopbot db import data/demo/orders.yaml
+rasa_token=$(bin/shopbot dev-token rasa)
+export SHOPBOT_AGENT_TOKEN="${SHOPBOT_AGENT_TOKEN:-$(bin/shopbot dev-token agent)}"
 
 pids=()
 cleanup() {
@@ -47,6 +54,7 @@ mkdir -p "$logs"
 pids+=($!)
 .venv/rasa/bin/python -m rasa run --model "$model" --credentials credentials.yml \
   --endpoints endpoints.yml --port "$RASA_PORT" --interface 127.0.0.1 \
+  --enable-api --auth-token "$rasa_token" \
   --log-file "$logs/rasa.log" >"$logs/rasa.out" 2>&1 &
 pids+=($!)
 
@@ -57,6 +65,10 @@ fi
 
 .venv/bot/bin/python -m bot.demo_shop --port "$SHOP_PORT" \
   --bot-url "http://127.0.0.1:$RASA_PORT" >"$logs/demo_shop.log" 2>&1 &
+pids+=($!)
+
+SHOPBOT_RASA_TOKEN="$rasa_token" .venv/bot/bin/python -m bot.assist.app --port "$ASSIST_PORT" \
+  >"$logs/assist.log" 2>&1 &
 pids+=($!)
 
 .venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$ACTION_PORT/health" 120 \
@@ -72,6 +84,8 @@ if [ -n "$im_on" ]; then
 else
   im_line="  IM channel:            off (set SHOPBOT_IM_SECRET and SHOPBOT_IM_CALLBACK_URL)"
 fi
+.venv/bot/bin/python -m bot.devtools wait-http "http://127.0.0.1:$ASSIST_PORT/assist/health" 60 \
+  || { tail -n 20 "$logs/assist.log" >&2; exit 1; }
 token=$(bin/shopbot token buyer_001 --ttl 86400)
 cat <<MSG
 
@@ -80,10 +94,13 @@ shopbot is running (demo buyer buyer_001, today pinned to $SHOPBOT_TODAY).
   chat in the terminal:  make chat
   shop channel:          http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook
 $im_line
+  agent console (the token after # stays in the browser):
+    http://127.0.0.1:$ASSIST_PORT/console/?conversation=demo-1&buyer=buyer_001#token=$SHOPBOT_AGENT_TOKEN
+  assistant API:         http://127.0.0.1:$ASSIST_PORT/assist/openapi.json
   try it:
 curl -s -X POST http://127.0.0.1:$RASA_PORT/webhooks/shop/webhook -H 'Content-Type: application/json' -H 'Authorization: Bearer $token' -d '{"sender": "demo-1", "message": "我的订单2026111000001的衣服太大了"}'
 
-Logs: $logs/rasa.log, $logs/actions.log, $logs/demo_shop.log. Ctrl-C stops everything.
+Logs: $logs/rasa.log, $logs/actions.log, $logs/demo_shop.log, $logs/assist.log. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"
 echo "a server stopped; see $logs/" >&2

@@ -351,16 +351,56 @@ class ImOutbox(ImQueueMixin, Base):
         return f"ImOutbox(id={self.id!r}, reply_to={self.reply_to!r})"
 
 
+#: What the agent console reports about a suggestion (``POST /assist/feedback``).
+FEEDBACK_EVENTS = ("shown", "clicked", "edited", "ignored")
+#: Longest id of a suggestion set (``request_id`` of ``/assist/suggest``).
+REQUEST_ID_MAX_LENGTH = 64
+
+
+class AssistFeedback(Base):
+    """One thing an agent did with the assistant's suggestions.
+
+    ``shown`` records a suggestion set (``count`` suggestions, 0 when the
+    assistant had none); ``clicked`` and ``edited`` name the suggestion by its
+    ``rank`` (0: the best); ``ignored`` means the agent answered otherwise.
+    """
+
+    __tablename__ = "assist_feedback"
+    __table_args__ = (
+        CheckConstraint(_in_list("event", FEEDBACK_EVENTS), name="event"),
+        CheckConstraint("rank IS NULL OR (rank >= 0 AND rank < 10)", name="rank_range"),
+        CheckConstraint("count IS NULL OR (count >= 0 AND count < 10)", name="count_range"),
+        Index("ix_assist_feedback_request_id", "request_id"),
+        Index("ix_assist_feedback_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    request_id: Mapped[str] = mapped_column(String(REQUEST_ID_MAX_LENGTH))
+    conversation_id: Mapped[str] = mapped_column(String(PARTY_ID_MAX_LENGTH))
+    event: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[Optional[int]] = mapped_column(Integer)
+    count: Mapped[Optional[int]] = mapped_column(Integer)
+    intent: Mapped[Optional[str]] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"AssistFeedback(request_id={self.request_id!r}, event={self.event!r})"
+
+
 __all__ = [
     "CATEGORIES",
     "CLAIM_NUMBER_MAX_LENGTH",
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
+    "FEEDBACK_EVENTS",
     "IM_ID_MAX_LENGTH",
     "NO_REASON_RETURN_EXCLUDED",
     "ORDER_ID_MAX_LENGTH",
     "ORDER_STATUSES",
     "PARTY_ID_MAX_LENGTH",
+    "REQUEST_ID_MAX_LENGTH",
+    "AssistFeedback",
     "Base",
     "Buyer",
     "Claim",

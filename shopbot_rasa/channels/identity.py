@@ -13,14 +13,22 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from bot.auth import Identity
+from bot.messages import MAX_MESSAGE_LENGTH, clip_message
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "IM_SENDER_PREFIX",
+    "MAX_MESSAGE_LENGTH",
+    "MAX_SENDER_LENGTH",
+    "BindingRegistry",
+    "clip_message",
+    "im_sender_id",
+    "is_reserved_sender",
+]
+
 #: Longest conversation id accepted.
 MAX_SENDER_LENGTH = 128
-#: Longest message passed on to NLU; longer ones keep their end, where buyers
-#: put the request.
-MAX_MESSAGE_LENGTH = 2000
 #: Sender ids of the ``im`` channel start with this; the ``shop`` channel
 #: refuses them, so conversations of the two channels never collide.
 IM_SENDER_PREFIX = "im:"
@@ -34,26 +42,6 @@ def im_sender_id(conversation_id: str) -> str:
 def is_reserved_sender(sender_id: str) -> bool:
     """Tell whether a sender id belongs to another channel's namespace."""
     return sender_id.startswith(IM_SENDER_PREFIX)
-
-
-def clip_message(text: str) -> str:
-    """Bound a message's length, keeping its end.
-
-    Args:
-        text: The raw message.
-
-    Returns:
-        The message without NUL and other control characters (newlines and
-        tabs become spaces), at most :data:`MAX_MESSAGE_LENGTH` characters.
-    """
-    cleaned = "".join(
-        " " if ch in "\r\n\t" else ch
-        for ch in text
-        if ch in "\r\n\t" or (ord(ch) >= 32 and ord(ch) != 127)
-    )
-    if len(cleaned) > MAX_MESSAGE_LENGTH:
-        cleaned = cleaned[-MAX_MESSAGE_LENGTH:]
-    return cleaned
 
 
 class BindingRegistry:

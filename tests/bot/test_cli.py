@@ -47,3 +47,20 @@ def test_import_of_a_missing_file_is_a_clear_error(
 ) -> None:
     assert main(["db", "import", str(env / "nope.yaml")]) == 1
     assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_dev_tokens_are_created_once_and_the_configured_ones_win(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHOPBOT_AGENT_TOKEN", raising=False)
+    monkeypatch.delenv("SHOPBOT_RASA_TOKEN", raising=False)
+    assert main(["dev-token", "rasa"]) == 0
+    rasa = capsys.readouterr().out.strip()
+    assert main(["dev-token", "agent"]) == 0
+    agent = capsys.readouterr().out.strip()
+    assert len(rasa) >= 32 and len(agent) >= 32 and rasa != agent
+    assert main(["dev-token", "agent"]) == 0
+    assert capsys.readouterr().out.strip() == agent
+    monkeypatch.setenv("SHOPBOT_AGENT_TOKEN", "configured-agent-token")
+    assert main(["dev-token", "agent"]) == 0
+    assert capsys.readouterr().out.strip() == "configured-agent-token"

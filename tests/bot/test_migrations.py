@@ -18,7 +18,16 @@ from bot.db.session import dispose_engines, get_engine
 from tests.bot.db_helpers import row_counts, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"shops", "buyers", "orders", "claims", "claim_events", "im_inbox", "im_outbox"}
+TABLES = {
+    "shops",
+    "buyers",
+    "orders",
+    "claims",
+    "claim_events",
+    "im_inbox",
+    "im_outbox",
+    "assist_feedback",
+}
 
 
 def _schema_diffs(url: str) -> list[object]:

@@ -14,9 +14,10 @@ from typing import Any, Dict, Iterator, List, Optional
 import httpx
 import pytest
 import yaml
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from bot.auth import mint_token
-from bot.devtools import DEMO_ORDERS, Stack, free_port
+from bot.devtools import CHROMIUM, CHROMIUM_ARGS, DEMO_ORDERS, Stack, free_port
 from bot.settings import PROJECT_ROOT as ROOT
 
 SECRET = "e2e-secret-not-for-production-0123456789"
@@ -24,7 +25,10 @@ SECRET = "e2e-secret-not-for-production-0123456789"
 #: listens on Bot.im_platform_port.
 IM_SECRET = "e2e-im-secret-not-for-production-987654"
 
-__all__ = ["ROOT", "Bot", "free_port"]
+__all__ = ["ROOT", "Bot", "free_port", "screenshot"]
+
+#: Screenshots of the browser tests, one folder per test module.
+SCREENSHOTS = ROOT / "results" / "tests"
 
 
 class Bot:
@@ -100,3 +104,40 @@ def demo_order() -> Dict[str, Any]:
     order: Dict[str, Any] = next(o for o in data["orders"] if o["buyer_id"] == "buyer_001")
     order["order_id"] = str(order["order_id"])
     return order
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            "Debian's chromium is missing: run `apt-get install chromium` as root "
+            "(scripts/test.sh does so when it runs as root)"
+        )
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str, folder: str = "widget") -> Path:
+    """Save a screenshot under ``results/tests/FOLDER/NAME.png``; return its path."""
+    target = SCREENSHOTS / folder
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 1000
+    return path

@@ -4,26 +4,24 @@ Debian's headless Chromium (``/usr/bin/chromium``; ``scripts/test.sh`` installs
 the ``chromium`` package when it is missing) is driven by Playwright; no browser
 is downloaded. The page comes from the demo shop server (bot/demo_shop.py) on
 the one origin the servers accept; the widget talks to the real Rasa server.
-Screenshots go to ``results/tests/widget/``.
+Screenshots go to ``results/tests/widget/``; the browser fixtures are in
+``conftest.py``.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.demo_shop import make_server, serve_in_background
-from bot.devtools import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.conftest import ROOT, SECRET, Bot
+from tests.e2e.conftest import ROOT, SECRET, Bot, screenshot
 
-SCREENSHOTS = ROOT / "results" / "tests" / "widget"
 #: Seconds to wait for the bot's answer in the browser.
 ANSWER_S = 60
 
@@ -39,24 +37,6 @@ def domain_text(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            "Debian's chromium is missing: run `apt-get install chromium` as root "
-            "(scripts/test.sh does so when it runs as root)"
-        )
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="session")
 def shop(bot: Bot) -> Iterator[str]:
     """The demo shop page, served on the origin the servers accept."""
     port = urlsplit(bot.shop_origin).port or 80
@@ -65,14 +45,6 @@ def shop(bot: Bot) -> Iterator[str]:
     yield bot.shop_origin
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture()
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def open_chat(page: Page, shop: str, query: str = "") -> float:
@@ -87,14 +59,6 @@ def say(page: Page, text: str) -> None:
     box = page.locator("#shopbot-widget textarea")
     box.fill(text)
     box.press("Enter")
-
-
-def screenshot(page: Page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    assert path.stat().st_size > 1000
-    return path
 
 
 def test_buyer_asks_picks_the_order_gets_the_answer_and_keeps_it_after_reload(
