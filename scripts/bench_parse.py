@@ -23,8 +23,6 @@ import urllib.request
 from pathlib import Path
 from typing import List
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,15 +35,10 @@ def free_port() -> int:
 
 
 def messages(folder: Path, count: int, seed: int = 7) -> List[str]:
-    """``count`` example texts of the NLU files in ``folder`` (annotations removed)."""
-    texts: List[str] = []
-    for path in sorted(folder.glob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in document.get("nlu", []) or []:
-            if "intent" in block:
-                for line in str(block.get("examples", "")).splitlines():
-                    if line.strip().startswith("- "):
-                        texts.append(line.strip()[2:])
+    """``count`` example texts of the NLU data in ``folder``, in a fixed shuffled order."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    texts = [str(example.get("text")) for example in load_data(str(folder)).intent_examples]
     if not texts:
         raise SystemExit(f"no examples under {folder}")
     random.Random(seed).shuffle(texts)  # noqa: S311 - a fixed sample order, not security

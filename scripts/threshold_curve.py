@@ -11,8 +11,8 @@ the accuracy of the accepted messages and the share answered correctly.
 The recommended pair maximises ``correct - COST x wrong`` over all messages,
 a fallback counting 0 (default COST 1: a wrong answer undoes as much as a
 right one gives, so a message is worth answering when it is more likely
-right than wrong); ties go to the lower fallback rate. The table (Markdown)
-and a PNG of the curve go to ``--out``.
+right than wrong); ties go to the lower fallback rate, then to the higher
+thresholds. The table (Markdown) and a PNG of the curve go to ``--out``.
 
 Usage::
 
@@ -94,8 +94,15 @@ def curve(predictions: Sequence[Prediction], cost: float) -> List[Point]:
 
 
 def best(points: Sequence[Point]) -> Point:
-    """The recommended point: highest score, then lowest fallback rate."""
-    return max(points, key=lambda p: (round(p.score, 6), -p.fallback_rate, -p.threshold))
+    """The recommended point: highest score, then lowest fallback rate.
+
+    Points that are still equal behave the same on the measured set; the
+    higher thresholds are taken, the safer choice on messages not measured.
+    """
+    return max(
+        points,
+        key=lambda p: (round(p.score, 6), -round(p.fallback_rate, 6), p.threshold, p.ambiguity),
+    )
 
 
 def from_parse(gold: str, parsed: Dict[str, Any]) -> Prediction:

@@ -2,9 +2,10 @@
 
 It rewrites the ``text`` of every training example and every incoming message
 into the canonical form of :mod:`shopbot_rasa.nlu.text` before SpacyNLP and
-JiebaTokenizer see it. Entity annotations of training examples are moved to
-the normalised text. The text as typed stays available under
-``text_original`` (an output property, so it appears in the parse result).
+JiebaTokenizer see it (button payloads, which start with ``/``, excepted).
+Entity annotations of training examples are moved to the normalised text.
+The text as typed stays available under ``text_original`` (an output
+property, so it appears in the parse result).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 #: Message attribute that keeps the text as the buyer typed it.
 TEXT_ORIGINAL = "text_original"
+#: Button payloads such as ``/provide_order_id{"order_id": "…"}`` are read by
+#: Rasa's RegexMessageHandler: their JSON must reach it untouched.
+INTENT_TRIGGER = "/"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -71,7 +75,7 @@ class TextNormalizer(GraphComponent):
     def _normalize(message: Message) -> None:
         """Rewrite one message's text and move its entity annotations."""
         original: Optional[Any] = message.get(TEXT)
-        if not isinstance(original, str):
+        if not isinstance(original, str) or original.startswith(INTENT_TRIGGER):
             return
         normalized = normalize(original)
         if normalized.text == original:

@@ -113,3 +113,9 @@ def test_entities_come_with_normalised_values(parse: Any) -> None:
 def test_order_ids_and_vague_durations(parse: Any) -> None:
     found = entities(parse("订单2026110100001 好几天了还没到"))
     assert found == [("order_id", "2026110100001")]
+
+
+def test_button_payloads_keep_their_intent_and_entities(parse: Any) -> None:
+    result = parse('/size_issue{"order_id": "2026110100001"}')
+    assert result["intent"]["name"] == "size_issue"
+    assert ("order_id", "2026110100001") in entities(result)

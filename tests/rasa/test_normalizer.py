@@ -68,3 +68,10 @@ def test_messages_without_text_are_left_alone(tmp_path: object) -> None:
     message = Message(data={"intent": "greet"})
     make(tmp_path).process([message])
     assert message.get("text") is None
+
+
+def test_button_payloads_reach_the_regex_handler_untouched(tmp_path: object) -> None:
+    payload = '/provide_order_id{"order_id": "２０２６", "note": ""}'
+    message = Message(data={"text": payload})
+    make(tmp_path).process([message])
+    assert message.get("text") == payload
