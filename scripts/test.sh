@@ -6,6 +6,9 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 export PYTHONPATH="$here"
+# The NLU gate: accuracy on the dev set below this fails the suite.
+NLU_MIN_ACCURACY="${NLU_MIN_ACCURACY:-0.85}"
+NLU_DEV="${NLU_DEV:-../shared/eval/nlu_dev.yml}"
 results="$here/results/tests"
 rm -rf "$results"; mkdir -p "$results"
 failed_stages=()
@@ -34,6 +37,9 @@ stage "rasa data validate" .venv/rasa/bin/python scripts/validate_data.py
 stage "browser for the widget tests (Debian chromium)" scripts/chromium.sh
 model=$(scripts/train.sh | tail -n 1)
 if [ -f "$model" ]; then
+  # Evaluates the model just trained (no second training).
+  stage "NLU on $NLU_DEV (accuracy >= $NLU_MIN_ACCURACY)" env NLU_MIN_ACCURACY="$NLU_MIN_ACCURACY" \
+    scripts/eval.sh "$NLU_DEV" "$here/results/eval" "$model"
   stage "end-to-end tests (real servers)" env SHOPBOT_TEST_MODEL="$model" \
     .venv/bot/bin/python -m pytest -q tests/e2e --junitxml="$results/e2e.xml"
 else

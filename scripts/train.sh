@@ -14,7 +14,7 @@ cache="$SHOPBOT_CACHE"
 mkdir -p "$cache/models" models
 
 "$py" -m shopbot_rasa.spacy_pipeline --out build/spacy_zh \
-  --lookups data/nlu/lookups.yml --userdict data/jieba >&2
+  --lookups data/nlu/lookups --userdict data/jieba >&2
 
 key=$(
   {

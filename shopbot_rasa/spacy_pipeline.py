@@ -10,7 +10,7 @@ entities.
 Usage::
 
     python -m shopbot_rasa.spacy_pipeline --out build/spacy_zh \
-        --lookups data/nlu/lookups.yml --userdict data/jieba
+        --lookups data/nlu/lookups --userdict data/jieba
 """
 
 from __future__ import annotations
@@ -26,31 +26,34 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-#: Lookup tables of data/nlu/lookups.yml that become phrase patterns.
-PHRASE_ENTITIES = ("product", "color", "size")
+#: Lookup tables of data/nlu/lookups/ that become phrase patterns, and the
+#: entity each one feeds (a category is tagged as a product).
+PHRASE_ENTITIES = {"product": "product", "category": "product", "color": "color", "size": "size"}
 
-_DIGIT_CHARS = "0-9零〇一二两三四五六七八九十百千万几半"
+_DIGIT_CHARS = "0-9零〇一二两三四五六七八九十百千万"
 _DIGITS = f"[{_DIGIT_CHARS}]"
+#: A number that is not vague: 几 may follow a digit (十几) but not lead (几天).
+_COUNT = rf"(?:{_DIGITS}+几?|半(?![天日]))"
 _NUMBER = rf"^(?:\d+(?:\.\d{{1,2}})?|{_DIGITS}+)$"
-_TIME_UNIT = r"(?:天|日|号|周|星期|礼拜|个月|月|年|小时|个小时|多月|个多月)"
+_TIME_UNIT = r"(?:天|日|周|星期|礼拜|月|年|小时|钟头|分钟)"
+#: A time unit with what may stand around it: 个, 多 (more than), 半 (and a half).
+_TIME_TAIL = rf"(?:个)?多?半?(?:个)?{_TIME_UNIT}多?半?"
 _MONEY_UNIT = r"(?:元|块|块钱|元钱|rmb|RMB)"
 
-#: Patterns that do not depend on the lookup tables.
+#: Patterns that do not depend on the lookup tables. Whether a long number is
+#: an order id or a waybill is decided later from the words before it (see
+#: shopbot_rasa.nlu.entity_normalizer).
 TOKEN_PATTERNS: List[Dict[str, Any]] = [
-    # 13-digit order ids and other long digit strings.
+    # Order ids (JD-like 11-12 digits up to 32) and other long digit strings.
     {"label": "order_id", "pattern": [{"TEXT": {"REGEX": r"^\d{10,32}$"}}]},
     # Courier waybill numbers: letters then digits (SF…, YT…, JD…, ZTO…).
     {
         "label": "tracking_no",
         "pattern": [
-            {
-                "TEXT": {
-                    "REGEX": r"^(?:SF|sf|YT|yt|JD|jd|JT|jt|ZTO|zto|YD|yd|EMS|ems|DPK|dpk)\d{8,20}$"
-                }
-            }
+            {"TEXT": {"REGEX": r"^(?i:SF|YT|JD|JDV|JT|ZTO|STO|YD|YUNDA|EMS|DPK|DB|KYE)\d{8,20}$"}}
         ],
     },
-    # Money: "99元", "99 元", "¥129.00", "两百块".
+    # Money: "99元", "99 元", "¥129.00", "两百块", "九十九 块", "三块 五".
     {"label": "amount", "pattern": [{"TEXT": {"REGEX": rf"^[{_DIGIT_CHARS}.]+{_MONEY_UNIT}$"}}]},
     {
         "label": "amount",
@@ -58,20 +61,28 @@ TOKEN_PATTERNS: List[Dict[str, Any]] = [
     },
     {
         "label": "amount",
+        "pattern": [
+            {"TEXT": {"REGEX": rf"^{_DIGITS}+块$"}},
+            {"TEXT": {"REGEX": r"^[一二两三四五六七八九1-9]$"}},
+        ],
+    },
+    {
+        "label": "amount",
         "pattern": [{"TEXT": {"IN": ["¥", "￥"]}}, {"TEXT": {"REGEX": r"^\d+(?:\.\d{1,2})?$"}}],
     },
     {"label": "amount", "pattern": [{"TEXT": {"REGEX": r"^[¥￥]\d+(?:\.\d{1,2})?$"}}]},
-    # Time spans: "三天", "15 天", "两个 多月", "半年", "三个 星期".
-    {"label": "duration", "pattern": [{"TEXT": {"REGEX": rf"^{_DIGITS}+(?:个)?{_TIME_UNIT}$"}}]},
+    # Time spans: "三天", "15 天", "两个 多月", "半年", "一个半月", "十几天";
+    # never a vague "几天" / "好几天".
+    {"label": "duration", "pattern": [{"TEXT": {"REGEX": rf"^{_COUNT}{_TIME_TAIL}$"}}]},
     {
         "label": "duration",
-        "pattern": [{"TEXT": {"REGEX": _NUMBER}}, {"TEXT": {"REGEX": rf"^{_TIME_UNIT}$"}}],
+        "pattern": [{"TEXT": {"REGEX": _NUMBER}}, {"TEXT": {"REGEX": rf"^{_TIME_TAIL}$"}}],
     },
     {
         "label": "duration",
         "pattern": [
-            {"TEXT": {"REGEX": rf"^{_DIGITS}+个$"}},
-            {"TEXT": {"REGEX": rf"^{_TIME_UNIT}$"}},
+            {"TEXT": {"REGEX": rf"^{_COUNT}个$"}},
+            {"TEXT": {"REGEX": rf"^{_TIME_TAIL}$"}},
         ],
     },
     # Sizes written as letters or numbers with 码: "XL", "2XL", "38码".
@@ -82,25 +93,29 @@ TOKEN_PATTERNS: List[Dict[str, Any]] = [
 
 
 def read_lookups(path: Path) -> Dict[str, List[str]]:
-    """Read the lookup tables of a Rasa NLU YAML file.
+    """Read the lookup tables of a Rasa NLU YAML file or of a folder of them.
 
     Args:
-        path: A file with ``nlu: - lookup: name / examples: |`` entries.
+        path: A file with ``nlu: - lookup: name / examples: |`` entries, or a
+            folder whose ``*.yml`` files are read.
 
     Returns:
-        Entity name → its phrases, for the tables in :data:`PHRASE_ENTITIES`.
+        Entity label → its phrases, for the tables in :data:`PHRASE_ENTITIES`
+        (a category's phrases count as products).
     """
-    if not path.exists():
-        return {}
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    files = sorted(path.glob("*.yml")) if path.is_dir() else [path]
     tables: Dict[str, List[str]] = {}
-    for item in document.get("nlu", []) or []:
-        name = item.get("lookup") if isinstance(item, dict) else None
-        if name not in PHRASE_ENTITIES:
+    for file in files:
+        if not file.exists():
             continue
-        lines = str(item.get("examples", "")).splitlines()
-        phrases = [line.strip()[1:].strip() for line in lines if line.strip().startswith("-")]
-        tables.setdefault(name, []).extend(p for p in phrases if p)
+        document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        for item in document.get("nlu", []) or []:
+            name = item.get("lookup") if isinstance(item, dict) else None
+            if name not in PHRASE_ENTITIES:
+                continue
+            lines = str(item.get("examples", "")).splitlines()
+            phrases = [line.strip()[1:].strip() for line in lines if line.strip().startswith("-")]
+            tables.setdefault(PHRASE_ENTITIES[name], []).extend(p for p in phrases if p)
     return tables
 
 
@@ -131,7 +146,7 @@ def build(out: Path, lookups: Path, userdict: Path) -> Path:
 
     Args:
         out: Output folder (replaced).
-        lookups: The NLU lookup tables file.
+        lookups: The NLU lookup tables (a file or a folder of files).
         userdict: Folder of jieba user dictionaries used while building.
 
     Returns:
@@ -169,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Build the pipeline when its inputs changed; return an exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("build/spacy_zh"))
-    parser.add_argument("--lookups", type=Path, default=Path("data/nlu/lookups.yml"))
+    parser.add_argument("--lookups", type=Path, default=Path("data/nlu/lookups"))
     parser.add_argument("--userdict", type=Path, default=Path("data/jieba"))
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)

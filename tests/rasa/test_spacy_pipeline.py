@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def nlp(tmp_path_factory: pytest.TempPathFactory) -> Any:
     out = tmp_path_factory.mktemp("spacy") / "zh"
-    build(out, ROOT / "data" / "nlu" / "lookups.yml", ROOT / "data" / "jieba")
+    build(out, ROOT / "data" / "nlu" / "lookups", ROOT / "data" / "jieba")
     return spacy.load(out)
 
 
@@ -37,10 +37,26 @@ def ents(nlp: Any, text: str) -> List[Tuple[str, str]]:
         ("两个多月了", ("两个多月", "duration")),
         ("38码的鞋", ("38码", "size")),
         ("XL码太大", ("XL码", "size")),
+        ("花了九十九块", ("九十九块", "amount")),
+        ("三块五一斤", ("三块五", "amount")),
+        ("一个半月了", ("一个半月", "duration")),
+        ("十几天了还没到", ("十几天", "duration")),
+        ("48小时内发货", ("48小时", "duration")),
+        ("半年了", ("半年", "duration")),
+        ("买了个扫地机器人", ("扫地机器人", "product")),
+        ("家电类的能退吗", ("家电", "product")),
+        ("京东E卡充不进去", ("京东E卡", "product")),
     ],
 )
 def test_entities_are_found(nlp: Any, text: str, expected: Tuple[str, str]) -> None:
     assert expected in ents(nlp, text)
+
+
+@pytest.mark.parametrize(
+    "text", ["好几天了还没发货", "这几天", "前几天买的", "等了半天", "3号到的"]
+)
+def test_vague_time_words_are_no_duration(nlp: Any, text: str) -> None:
+    assert not [label for _, label in ents(nlp, text) if label == "duration"]
 
 
 def test_lookup_phrases_become_entities(nlp: Any) -> None:
@@ -64,6 +80,16 @@ def test_lookups_are_read_from_rasa_yaml(tmp_path: Path) -> None:
     tables = read_lookups(path)
     assert tables == {"color": ["黑色", "白色"]}
     assert phrase_patterns(tables)[0] == {"label": "color", "pattern": "白色"}
+
+
+def test_a_folder_of_lookup_files_is_read_and_categories_are_products(tmp_path: Path) -> None:
+    (tmp_path / "a.yml").write_text(
+        'version: "3.1"\nnlu:\n- lookup: product\n  examples: |\n    - 衣服\n', encoding="utf-8"
+    )
+    (tmp_path / "b.yml").write_text(
+        'version: "3.1"\nnlu:\n- lookup: category\n  examples: |\n    - 家电\n', encoding="utf-8"
+    )
+    assert read_lookups(tmp_path) == {"product": ["衣服", "家电"]}
 
 
 def test_rebuild_only_when_inputs_change(

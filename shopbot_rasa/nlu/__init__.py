@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components of shopbot (text and entity normalisation)."""
