@@ -42,7 +42,14 @@ TOKEN_TTL_S = 8 * 3600
 _BUYER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def render_page(template: str, bot_url: str, token: str, buyer: str, open_chat: bool) -> str:
+def render_page(
+    template: str,
+    bot_url: str,
+    token: str,
+    buyer: str,
+    open_chat: bool,
+    evidence_url: Optional[str] = None,
+) -> str:
     """Fill the page template.
 
     Args:
@@ -52,6 +59,7 @@ def render_page(template: str, bot_url: str, token: str, buyer: str, open_chat: 
         token: The buyer's token.
         buyer: The buyer id shown on the page.
         open_chat: Whether the chat window starts open.
+        evidence_url: The evidence upload endpoint; None: no 📎 button.
 
     Returns:
         The page, every value HTML-escaped.
@@ -61,6 +69,7 @@ def render_page(template: str, bot_url: str, token: str, buyer: str, open_chat: 
         "TOKEN": token,
         "BUYER": buyer,
         "OPEN": "true" if open_chat else "false",
+        "EVIDENCE_URL": evidence_url or "",
     }
     page = template
     for name, value in values.items():
@@ -68,25 +77,33 @@ def render_page(template: str, bot_url: str, token: str, buyer: str, open_chat: 
     return page
 
 
-def content_security_policy(bot_url: str) -> str:
-    """Return the demo page's CSP: scripts and calls only to the bot server."""
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(bot_url))
+def _origin(url: str) -> str:
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+
+def content_security_policy(bot_url: str, evidence_url: Optional[str] = None) -> str:
+    """Return the demo page's CSP: scripts from the bot server, calls to it and the upload."""
+    origin = _origin(bot_url)
+    connect = " ".join(dict.fromkeys([origin, *([_origin(evidence_url)] if evidence_url else [])]))
     return (
-        f"default-src 'none'; script-src {origin}; connect-src {origin}; "
-        "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+        f"default-src 'none'; script-src {origin}; connect-src {connect}; "
+        "style-src 'unsafe-inline'; img-src 'self' data: blob:; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )
 
 
-def handler_class(bot_url: str, secret: str, template: str) -> Type[BaseHTTPRequestHandler]:
+def handler_class(
+    bot_url: str, secret: str, template: str, evidence_url: Optional[str] = None
+) -> Type[BaseHTTPRequestHandler]:
     """Return the request handler of a demo shop.
 
     Args:
         bot_url: Base URL of the Rasa server.
         secret: The JWT secret the Rasa server verifies tokens with.
         template: The page template.
+        evidence_url: The evidence upload endpoint, if any.
     """
-    policy = content_security_policy(bot_url)
+    policy = content_security_policy(bot_url, evidence_url)
 
     class DemoShopHandler(BaseHTTPRequestHandler):
         """Serves the demo page at ``/``; anything else is 404."""
@@ -106,7 +123,7 @@ def handler_class(bot_url: str, secret: str, template: str) -> Type[BaseHTTPRequ
                 return
             open_chat = query.get("open", ["1"])[0] not in ("0", "false")
             token = mint_token(secret, buyer, role="buyer", ttl_seconds=TOKEN_TTL_S)
-            page = render_page(template, bot_url, token, buyer, open_chat)
+            page = render_page(template, bot_url, token, buyer, open_chat, evidence_url)
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.encode("utf-8"))
 
         def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
@@ -127,7 +144,12 @@ def handler_class(bot_url: str, secret: str, template: str) -> Type[BaseHTTPRequ
 
 
 def make_server(
-    host: str, port: int, bot_url: str, secret: str, template: Optional[Path] = None
+    host: str,
+    port: int,
+    bot_url: str,
+    secret: str,
+    template: Optional[Path] = None,
+    evidence_url: Optional[str] = None,
 ) -> ThreadingHTTPServer:
     """Create (bind, not yet serve) a demo shop server.
 
@@ -137,12 +159,13 @@ def make_server(
         bot_url: Base URL of the Rasa server the widget talks to.
         secret: The JWT secret shared with the Rasa server.
         template: The page template; ``web/demo/index.html`` by default.
+        evidence_url: The evidence upload endpoint the widget posts photos to.
 
     Returns:
         The server; call ``serve_forever()`` (and ``shutdown()`` to stop).
     """
     text = (template or TEMPLATE).read_text(encoding="utf-8")
-    return ThreadingHTTPServer((host, port), handler_class(bot_url, secret, text))
+    return ThreadingHTTPServer((host, port), handler_class(bot_url, secret, text, evidence_url))
 
 
 def serve_in_background(server: ThreadingHTTPServer) -> str:
@@ -162,9 +185,16 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--bot-url", default="http://127.0.0.1:5005")
+    parser.add_argument("--evidence-url", default=None, help="the evidence upload endpoint")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    server = make_server(args.host, args.port, args.bot_url, load_settings().signing_secret())
+    server = make_server(
+        args.host,
+        args.port,
+        args.bot_url,
+        load_settings().signing_secret(),
+        evidence_url=args.evidence_url,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -6,10 +6,14 @@ settings and returns plain values; callers never see a session or SQL.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
 from typing import List, Optional, Tuple
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,12 +27,22 @@ from bot.claims import (
     signed_not_refunded,
 )
 from bot.claims import view as claim_view
-from bot.db.models import CLAIM_TYPES, Claim
+from bot.db.models import CLAIM_TYPES, Claim, EvidenceFile, Order
 from bot.db.session import session_scope
+from bot.evidence import (
+    NO_OPEN_CLAIM,
+    OK,
+    ChecklistItem,
+    check_upload,
+    checklist,
+    choose_item,
+    is_open_claim,
+)
 from bot.orders import OrderView, find_order_and_claim, normalize_order_id, recent_orders
 from bot.policy.engine import BuyerFacts, Decision, china_date, decide
 from bot.policy.table import RuleTable, cached_table
 from bot.settings import Settings
+from bot.uploads import new_stored_name, remove, stored_path, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -402,3 +416,213 @@ def buyer_recent_orders(
     """Return the buyer's most recent orders (for "which order?")."""
     with session_scope(settings.db_url) as session:
         return recent_orders(session, buyer_id, limit=limit)
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    """An attached evidence photo, as the console and the widget see it.
+
+    Attributes:
+        id: The record's id (the agent console fetches the file by it).
+        claim_number: The claim it belongs to.
+        order_id: The claim's order.
+        stored_name: The generated file name.
+        mime: The sniffed image type.
+        size: Size in bytes.
+        sha256: Hex digest of the content.
+        uploaded_at: When (aware, UTC).
+        item: The checklist item it ticks off, if any.
+    """
+
+    id: int
+    claim_number: str
+    order_id: str
+    stored_name: str
+    mime: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+    item: Optional[str]
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    """The answer to "attach this photo to my open claim".
+
+    Attributes:
+        outcome: One of :data:`bot.evidence.OUTCOMES`; only ``ok`` stored
+            anything.
+        file: The stored photo, when ``ok``.
+        checklist: The claim's checklist after the upload, when ``ok``.
+    """
+
+    outcome: str
+    file: Optional[EvidenceView] = None
+    checklist: Tuple[ChecklistItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimEvidence:
+    """A claim's evidence for the agent console.
+
+    Attributes:
+        claim_number: The claim.
+        status: Its status.
+        checklist: Its checklist with what is ticked off.
+        files: The attached photos, oldest first.
+    """
+
+    claim_number: str
+    status: str
+    checklist: Tuple[ChecklistItem, ...]
+    files: Tuple[EvidenceView, ...]
+
+
+def _evidence_view(claim: Claim, row: EvidenceFile) -> EvidenceView:
+    return EvidenceView(
+        id=row.id,
+        claim_number=claim.number,
+        order_id=claim.order_id,
+        stored_name=row.stored_name,
+        mime=row.mime,
+        size=row.size,
+        sha256=row.sha256,
+        uploaded_at=row.uploaded_at,
+        item=row.item,
+    )
+
+
+def _claim_files(session: Session, claim: Claim) -> List[EvidenceFile]:
+    statement = select(EvidenceFile).where(EvidenceFile.claim_id == claim.id)
+    return list(session.scalars(statement.order_by(EvidenceFile.id)))
+
+
+def _own_claim(session: Session, buyer_id: str, reference: str) -> Optional[Claim]:
+    """The buyer's claim named by an order id or a claim number, if any."""
+    order_id = normalize_order_id(reference)
+    if order_id is not None:
+        return claim_of_order(session, buyer_id, order_id)
+    number = reference.strip().upper()
+    if number.isascii() and number.isalnum():
+        return claim_by_number(session, buyer_id, number)
+    return None
+
+
+def attach_evidence(
+    settings: Settings,
+    buyer_id: str,
+    reference: str,
+    data: bytes,
+    item: Optional[str] = None,
+) -> AttachResult:
+    """Attach a photo to the buyer's open claim and tick off its checklist.
+
+    The content is checked first (not empty, within
+    ``settings.upload_max_bytes``, a JPEG/PNG/WebP by its magic bytes); then
+    the claim is looked up, scoped by the buyer (another buyer's claim is
+    not found) and it must still be open. The photo is written atomically
+    under a generated name in ``settings.upload_dir`` and recorded; when the
+    record fails the file is removed again, so a failure stores nothing.
+
+    Args:
+        settings: Process settings.
+        buyer_id: The verified buyer.
+        reference: The claim's order id or claim number, as the buyer gave it.
+        data: The photo's bytes.
+        item: The checklist item it is for; the first one not yet ticked
+            off when omitted.
+
+    Returns:
+        The outcome, and on ``ok`` the stored photo and the new checklist.
+    """
+    verdict, mime = check_upload(data, settings.upload_max_bytes)
+    if verdict != OK or mime is None:
+        logger.info("evidence from %s refused: %s (%d bytes)", buyer_id, verdict, len(data))
+        return AttachResult(verdict)
+    stored_name: Optional[str] = None
+    try:
+        with session_scope(settings.db_url) as session:
+            claim = _own_claim(session, buyer_id, reference)
+            if claim is None or not is_open_claim(claim.status):
+                logger.info("evidence from %s refused: no open claim", buyer_id)
+                return AttachResult(NO_OPEN_CLAIM)
+            rows = _claim_files(session, claim)
+            items = list(claim.evidence or ())
+            verdict, chosen = choose_item(items, (row.item for row in rows), item)
+            if verdict != OK:
+                logger.info("evidence from %s refused: %s", buyer_id, verdict)
+                return AttachResult(verdict)
+            stored_name = new_stored_name(mime)
+            write_atomically(settings.upload_dir, stored_name, data)
+            row = EvidenceFile(
+                claim_id=claim.id,
+                buyer_id=buyer_id,
+                stored_name=stored_name,
+                mime=mime,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                uploaded_at=settings.now(),
+                item=chosen,
+            )
+            session.add(row)
+            session.flush()
+            rows.append(row)
+            result = AttachResult(
+                OK, _evidence_view(claim, row), checklist(items, (r.item for r in rows))
+            )
+    except BaseException:
+        if stored_name is not None:
+            remove(settings.upload_dir, stored_name)
+        raise
+    logger.info(
+        "evidence %s attached to claim %s", stored_name, result.file and result.file.claim_number
+    )
+    return result
+
+
+def claim_evidence(settings: Settings, order_id: str) -> Optional[ClaimEvidence]:
+    """Return the evidence of an order's claim, for the agent console.
+
+    Agents see every buyer's claims; the order id must be well formed.
+
+    Returns:
+        The claim's checklist and photos; None when the order has no claim.
+    """
+    normalized = normalize_order_id(order_id)
+    if normalized is None:
+        return None
+    with session_scope(settings.db_url) as session:
+        claim = session.scalars(
+            select(Claim).join(Order).where(Order.order_id == normalized)
+        ).one_or_none()
+        if claim is None:
+            return None
+        rows = _claim_files(session, claim)
+        return ClaimEvidence(
+            claim_number=claim.number,
+            status=claim.status,
+            checklist=checklist(list(claim.evidence or ()), (row.item for row in rows)),
+            files=tuple(_evidence_view(claim, row) for row in rows),
+        )
+
+
+def evidence_file(settings: Settings, file_id: int) -> Optional[Tuple[EvidenceView, Path]]:
+    """Return an evidence photo's record and path, for the agent console.
+
+    Returns:
+        The record and the file's path; None when there is no such record
+        or its file is missing.
+    """
+    with session_scope(settings.db_url) as session:
+        row = session.get(EvidenceFile, file_id)
+        if row is None:
+            return None
+        claim = session.get(Claim, row.claim_id)
+        if claim is None:
+            return None
+        view = _evidence_view(claim, row)
+    path = stored_path(settings.upload_dir, view.stored_name)
+    if not path.is_file():
+        logger.warning("evidence file %s is recorded but missing on disk", view.stored_name)
+        return None
+    return view, path

@@ -64,6 +64,12 @@ REFUND_LIMIT_VARIABLES = {
 }
 
 
+#: Default size limit of an evidence photo: 5 MiB.
+DEFAULT_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+#: The largest size limit that may be configured: 50 MiB.
+UPLOAD_MAX_BYTES_CEILING = 50 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one shopbot process.
@@ -95,6 +101,10 @@ class Settings:
         rasa_token: The Rasa HTTP API's token (``rasa run --auth-token``;
             never logged); None means "use the local development token",
             see :meth:`rasa_api_token`.
+        upload_dir: Where buyers' evidence photos are stored (outside any
+            web root; ``SHOPBOT_UPLOAD_DIR``, default ``var_dir/uploads``).
+        upload_max_bytes: Largest evidence photo accepted, in bytes
+            (``SHOPBOT_UPLOAD_MAX_BYTES``, default 5 MiB).
     """
 
     db_url: str
@@ -113,6 +123,8 @@ class Settings:
     rate_limit: int = 30
     rate_window_s: float = 60.0
     rasa_token: Optional[str] = field(default=None, repr=False)
+    upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
 
     def signing_secret(self) -> str:
         """Return the JWT secret, or the local development secret.
@@ -241,6 +253,22 @@ def _parse_backoff(value: str) -> Tuple[float, float]:
     return base, cap
 
 
+def _parse_upload_max(value: Optional[str]) -> int:
+    """Parse ``SHOPBOT_UPLOAD_MAX_BYTES``: a whole number of bytes, 1 to 50 MiB."""
+    if value is None:
+        return DEFAULT_UPLOAD_MAX_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= UPLOAD_MAX_BYTES_CEILING:
+        raise SettingsError(
+            f"SHOPBOT_UPLOAD_MAX_BYTES must be bytes from 1 to {UPLOAD_MAX_BYTES_CEILING}, "
+            f"got {value!r}"
+        )
+    return limit
+
+
 def _dev_secret(var_dir: Path, name: str = "dev_jwt_secret") -> str:
     """Return a local development secret, creating it on first use.
 
@@ -338,4 +366,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         rate_limit=rate_limit,
         rate_window_s=rate_window_s,
         rasa_token=_optional(source, "SHOPBOT_RASA_TOKEN"),
+        upload_dir=Path(_optional(source, "SHOPBOT_UPLOAD_DIR") or var_dir / "uploads"),
+        upload_max_bytes=_parse_upload_max(_optional(source, "SHOPBOT_UPLOAD_MAX_BYTES")),
     )

@@ -64,7 +64,8 @@ if [ -n "$im_on" ]; then
 fi
 
 .venv/bot/bin/python -m bot.demo_shop --port "$SHOP_PORT" \
-  --bot-url "http://127.0.0.1:$RASA_PORT" >"$logs/demo_shop.log" 2>&1 &
+  --bot-url "http://127.0.0.1:$RASA_PORT" \
+  --evidence-url "http://127.0.0.1:$ASSIST_PORT/evidence/upload" >"$logs/demo_shop.log" 2>&1 &
 pids+=($!)
 
 SHOPBOT_RASA_TOKEN="$rasa_token" .venv/bot/bin/python -m bot.assist.app --port "$ASSIST_PORT" \

@@ -8,6 +8,7 @@ Routes:
     GET  /assist/figures                      coverage and acceptance
     GET  /assist/conversations/{id}/transcript  messages from Rasa's tracker
     GET  /console/                            the agent console (static page)
+    POST /evidence/upload, GET /evidence/...  evidence photos (:mod:`bot.evidence_http`)
 
 Every ``/assist`` route but the first two needs ``Authorization: Bearer
 $SHOPBOT_AGENT_TOKEN`` (compared in constant time); without the variable the
@@ -40,6 +41,7 @@ from bot.assist.api import FeedbackRecorded, PartyId, openapi_document
 from bot.assist.rasa import RasaClient, RasaUnavailableError
 from bot.assist.service import Assistant
 from bot.assist.templates import cached_templates
+from bot.evidence_http import evidence_routes
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ MAX_BODY_BYTES = 64 * 1024
 #: The console's content security policy: its own files and API only.
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -213,6 +215,7 @@ def create_app(
         Route("/console", console_root, methods=["GET"]),
         Route("/console/", console_file, methods=["GET"]),
         Route("/console/{name}", console_file, methods=["GET"]),
+        *evidence_routes(settings, guarded),
     ]
     return Starlette(
         routes=routes,

@@ -388,11 +388,52 @@ class AssistFeedback(Base):
         return f"AssistFeedback(request_id={self.request_id!r}, event={self.event!r})"
 
 
+#: Image types accepted as evidence (sniffed from the content).
+EVIDENCE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
+#: Length of a stored evidence file's generated name (32 hex digits + extension).
+STORED_NAME_MAX_LENGTH = 48
+#: Longest evidence checklist item.
+EVIDENCE_ITEM_MAX_LENGTH = 64
+
+
+class EvidenceFile(Base):
+    """A photo a buyer attached to a claim as evidence (凭证).
+
+    The file lives in the upload folder under ``stored_name`` (generated: a
+    random UUID and the extension of the sniffed type, never the buyer's
+    name); ``item`` is the checklist item it ticks off, if any.
+    """
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (
+        UniqueConstraint("stored_name"),
+        CheckConstraint(_in_list("mime", EVIDENCE_MIME_TYPES), name="mime"),
+        CheckConstraint("size > 0", name="size_positive"),
+        Index("ix_evidence_files_claim_id", "claim_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id"))
+    stored_name: Mapped[str] = mapped_column(String(STORED_NAME_MAX_LENGTH))
+    mime: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    item: Mapped[Optional[str]] = mapped_column(String(EVIDENCE_ITEM_MAX_LENGTH))
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"EvidenceFile(claim_id={self.claim_id!r}, stored_name={self.stored_name!r})"
+
+
 __all__ = [
     "CATEGORIES",
     "CLAIM_NUMBER_MAX_LENGTH",
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
+    "EVIDENCE_ITEM_MAX_LENGTH",
+    "EVIDENCE_MIME_TYPES",
     "FEEDBACK_EVENTS",
     "IM_ID_MAX_LENGTH",
     "NO_REASON_RETURN_EXCLUDED",
@@ -400,11 +441,13 @@ __all__ = [
     "ORDER_STATUSES",
     "PARTY_ID_MAX_LENGTH",
     "REQUEST_ID_MAX_LENGTH",
+    "STORED_NAME_MAX_LENGTH",
     "AssistFeedback",
     "Base",
     "Buyer",
     "Claim",
     "ClaimEvent",
+    "EvidenceFile",
     "ImInbox",
     "ImOutbox",
     "ImQueueMixin",

@@ -6,7 +6,7 @@ Rasa's REST channel: a JSON list of bot messages. See
 ``shared/spec/interfaces.md``.
 
 Browsers may call it only from the shop origins in ``SHOPBOT_CORS_ORIGINS``
-(see :mod:`shopbot_rasa.channels.cors`); each identity may send
+(see :mod:`bot.cors`); each identity may send
 ``SHOPBOT_RATE_LIMIT`` messages (429 with the polite ``utter_rate_limited``
 answer beyond). ``GET /webhooks/shop/widget.js`` serves the web widget that a
 shop embeds with one ``<script>`` tag (``web/widget/``).
@@ -32,8 +32,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.auth import Identity, TokenError, bearer_token, verify_token
+from bot.cors import cors_headers, origin_allowed
 from bot.settings import PROJECT_ROOT, Settings, load_settings
-from shopbot_rasa.channels.cors import cors_headers, origin_allowed
 from shopbot_rasa.channels.identity import (
     MAX_SENDER_LENGTH,
     BindingRegistry,

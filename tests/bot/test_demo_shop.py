@@ -82,3 +82,21 @@ def test_values_are_html_escaped() -> None:
     )
     assert "<script>" not in page and "<b>" not in page
     assert "&lt;b&gt;" in page and "t&lt;" in page and page.endswith("false")
+
+
+def test_with_an_evidence_url_the_widget_gets_it_and_the_page_may_call_it() -> None:
+    upload = "http://127.0.0.1:5998/evidence/upload"
+    server = make_server("127.0.0.1", 0, BOT_URL, SECRET, evidence_url=upload)
+    try:
+        reply = httpx.get(f"{serve_in_background(server)}/", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f'data-evidence-url="{upload}"' in script_tag(reply.text)
+    policy = reply.headers["content-security-policy"]
+    assert "connect-src http://127.0.0.1:5999 http://127.0.0.1:5998;" in policy
+    assert "img-src 'self' data: blob:;" in policy
+
+
+def test_without_an_evidence_url_the_widget_has_no_upload(shop: str) -> None:
+    assert 'data-evidence-url=""' in script_tag(httpx.get(f"{shop}/", timeout=10).text)

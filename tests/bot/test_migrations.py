@@ -27,6 +27,7 @@ TABLES = {
     "im_inbox",
     "im_outbox",
     "assist_feedback",
+    "evidence_files",
 }
 
 

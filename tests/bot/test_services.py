@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,19 +14,23 @@ import pytest
 from sqlalchemy import select
 
 import bot.services as services
-from bot.db.models import Claim, ClaimEvent
+from bot.db.models import Claim, ClaimEvent, EvidenceFile
 from bot.db.session import session_scope
 from bot.services import (
     OpenClaimResult,
     advance_claim,
+    attach_evidence,
     buyer_recent_orders,
+    claim_evidence,
     decide_for_order,
+    evidence_file,
     open_claim,
     order_claims,
     unrefunded_returns,
 )
 from bot.settings import Settings, load_settings
 from tests.bot.db_helpers import row_counts
+from tests.bot.evidence_samples import GIF, JPEG, PNG, SVG, WEBP
 
 OWN = "2026111000001"  # buyer_001: general, completed 2026-11-16 (W1 open to 12-01)
 OLD = "2026100300002"  # buyer_001: general, completed 2026-10-10 (W1 closed)
@@ -223,3 +229,121 @@ def test_signed_but_not_refunded_is_detected(settings: Settings, tmp_path: Path)
 def test_recent_orders_are_the_buyers_own(settings: Settings) -> None:
     orders = buyer_recent_orders(settings, "buyer_001", limit=3)
     assert len(orders) == 3 and {o.buyer_id for o in orders} == {"buyer_001"}
+
+
+# --- Evidence photos -----------------------------------------------------
+
+SIGNED = "2026110200012"  # buyer_001's demo claim: seller_signed (open), no checklist
+
+
+def _uploads(settings: Settings) -> List[str]:
+    folder = settings.upload_dir
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def _evidence_rows(settings: Settings) -> int:
+    with session_scope(settings.db_url) as session:
+        return len(session.scalars(select(EvidenceFile)).all())
+
+
+def test_evidence_ticks_off_the_open_claims_checklist(settings: Settings) -> None:
+    opened = open_claim(settings, "buyer_001", OWN, "quality_issue")
+    assert opened.claim is not None
+    items = list(opened.claim.evidence)
+    first = attach_evidence(settings, "buyer_001", OWN, PNG)
+    assert first.outcome == "ok" and first.file is not None
+    assert first.file.item == items[0] and first.file.mime == "image/png"
+    assert first.file.claim_number == f"AS{OWN}" and first.file.size == len(PNG)
+    assert first.file.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert [c.item for c in first.checklist if c.ticked] == [items[0]]
+    second = attach_evidence(settings, "buyer_001", f"AS{OWN}", JPEG, item=items[2])
+    assert second.outcome == "ok" and second.file is not None
+    assert [c.item for c in second.checklist if c.ticked] == [items[0], items[2]]
+    stored = _uploads(settings)
+    assert stored == sorted([first.file.stored_name, second.file.stored_name])
+    assert (settings.upload_dir / first.file.stored_name).read_bytes() == PNG
+    shown = claim_evidence(settings, OWN)
+    assert shown is not None and shown.claim_number == f"AS{OWN}"
+    assert [f.stored_name for f in shown.files] == [first.file.stored_name, second.file.stored_name]
+    found = evidence_file(settings, second.file.id)
+    assert found is not None and found[0].mime == "image/jpeg" and found[1].read_bytes() == JPEG
+
+
+def test_evidence_on_the_demo_claim_without_checklist(settings: Settings) -> None:
+    result = attach_evidence(settings, "buyer_001", SIGNED, WEBP)
+    assert result.outcome == "ok" and result.file is not None
+    assert result.file.item is None and result.checklist == ()
+    assert result.file.stored_name.endswith(".webp")
+
+
+@pytest.mark.parametrize(
+    ("buyer", "reference", "outcome"),
+    [
+        ("buyer_002", SIGNED, "no_open_claim"),  # a foreign claim is not found
+        ("buyer_001", OLD, "no_open_claim"),  # an order without a claim
+        ("buyer_001", MISSING, "no_open_claim"),
+        ("buyer_001", "../../etc/passwd", "no_open_claim"),
+        ("buyer_001", f"{SIGNED}\x00.png", "no_open_claim"),
+        ("buyer_001", "AS' OR 1=1 --", "no_open_claim"),
+    ],
+)
+def test_evidence_needs_the_buyers_own_open_claim(
+    settings: Settings, buyer: str, reference: str, outcome: str
+) -> None:
+    before = row_counts(settings.db_url)
+    assert attach_evidence(settings, buyer, reference, PNG).outcome == outcome
+    assert _uploads(settings) == [] and _evidence_rows(settings) == 0
+    assert row_counts(settings.db_url) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "outcome"),
+    [(b"", "empty"), (GIF, "bad_type"), (SVG, "bad_type"), (PNG + b"\x00" * 200, "too_large")],
+)
+def test_bad_uploads_store_nothing(
+    demo_url: str, tmp_path: Path, data: bytes, outcome: str
+) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_DB_URL": demo_url,
+            "SHOPBOT_VAR_DIR": str(tmp_path),
+            "SHOPBOT_TODAY": TODAY,
+            "SHOPBOT_UPLOAD_MAX_BYTES": "128",
+        }
+    )
+    assert attach_evidence(settings, "buyer_001", SIGNED, data).outcome == outcome
+    assert _uploads(settings) == [] and _evidence_rows(settings) == 0
+
+
+def test_evidence_for_an_item_not_on_the_checklist(settings: Settings) -> None:
+    open_claim(settings, "buyer_001", OWN, "quality_issue")
+    assert attach_evidence(settings, "buyer_001", OWN, PNG, item="别的").outcome == "bad_item"
+    assert _uploads(settings) == [] and _evidence_rows(settings) == 0
+
+
+def test_a_finished_claim_takes_no_evidence(settings: Settings) -> None:
+    advance_claim(settings, "buyer_001", f"AS{SIGNED}", "refunded", actor="seller")
+    assert attach_evidence(settings, "buyer_001", SIGNED, PNG).outcome == "no_open_claim"
+    assert _uploads(settings) == []
+
+
+def test_a_failed_record_removes_the_stored_file(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_now() -> Any:
+        raise RuntimeError("clock broke")
+
+    monkeypatch.setattr(Settings, "now", lambda self: broken_now())
+    with pytest.raises(RuntimeError):
+        attach_evidence(settings, "buyer_001", SIGNED, PNG)
+    assert _uploads(settings) == [] and _evidence_rows(settings) == 0
+
+
+def test_console_reads_of_missing_evidence(settings: Settings) -> None:
+    assert claim_evidence(settings, OLD) is None
+    assert claim_evidence(settings, "../x") is None
+    assert evidence_file(settings, 12345) is None
+    result = attach_evidence(settings, "buyer_001", SIGNED, PNG)
+    assert result.file is not None
+    (settings.upload_dir / result.file.stored_name).unlink()
+    assert evidence_file(settings, result.file.id) is None

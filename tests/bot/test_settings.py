@@ -156,3 +156,26 @@ def test_im_urls_and_backoff_can_be_set(tmp_path: Path) -> None:
 def test_bad_im_settings_are_a_clear_error(tmp_path: Path, variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), variable: value})
+
+
+def test_uploads_default_to_the_var_dir_and_five_mebibytes(tmp_path: Path) -> None:
+    settings = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)})
+    assert settings.upload_dir == tmp_path / "uploads"
+    assert settings.upload_max_bytes == 5 * 1024 * 1024
+
+
+def test_upload_folder_and_limit_can_be_set(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_VAR_DIR": str(tmp_path),
+            "SHOPBOT_UPLOAD_DIR": str(tmp_path / "photos"),
+            "SHOPBOT_UPLOAD_MAX_BYTES": "2048",
+        }
+    )
+    assert (settings.upload_dir, settings.upload_max_bytes) == (tmp_path / "photos", 2048)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "5MB", str(50 * 1024 * 1024 + 1)])
+def test_bad_upload_limit_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="SHOPBOT_UPLOAD_MAX_BYTES"):
+        load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_UPLOAD_MAX_BYTES": value})

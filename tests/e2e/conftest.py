@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ import yaml
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from bot.auth import mint_token
+from bot.demo_shop import make_server, serve_in_background
 from bot.devtools import CHROMIUM, CHROMIUM_ARGS, DEMO_ORDERS, Stack, free_port
 from bot.settings import PROJECT_ROOT as ROOT
 
@@ -24,8 +26,10 @@ SECRET = "e2e-secret-not-for-production-0123456789"
 #: The IM channel's secret; its fake platform (tests/e2e/test_im_channel.py)
 #: listens on Bot.im_platform_port.
 IM_SECRET = "e2e-im-secret-not-for-production-987654"
+#: The agent assistant's token (the ``assist`` fixture starts it).
+AGENT_TOKEN = "e2e-agent-token-not-for-production"
 
-__all__ = ["ROOT", "Bot", "free_port", "screenshot"]
+__all__ = ["AGENT_TOKEN", "ROOT", "Bot", "free_port", "screenshot"]
 
 #: Screenshots of the browser tests, one folder per test module.
 SCREENSHOTS = ROOT / "results" / "tests"
@@ -36,7 +40,7 @@ class Bot:
 
     Attributes:
         shop_origin: The one browser origin the servers accept (the demo
-            shop page of tests/e2e/test_widget.py is served there).
+            shop page of the ``shop`` fixture is served there).
         im_platform_port: Where the IM worker delivers replies
             (``/im/callback``); nothing listens there until a test does.
     """
@@ -95,6 +99,29 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
         yield Bot(stack, shop_origin, im_platform_port)
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def shop(bot: Bot) -> Iterator[str]:
+    """The demo shop page, served on the origin the servers accept.
+
+    Its widget uploads evidence photos to the assistant's address (the
+    ``assist`` fixture starts it for the tests that upload).
+    """
+    port = urlsplit(bot.shop_origin).port or 80
+    upload = f"{bot.stack.assist_url}/evidence/upload"
+    server = make_server("127.0.0.1", port, bot.url, SECRET, evidence_url=upload)
+    assert serve_in_background(server) == bot.shop_origin
+    yield bot.shop_origin
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def assist(bot: Bot) -> Iterator[str]:
+    """The assistant's base URL (stopped with the session's servers)."""
+    bot.stack.start_assist(AGENT_TOKEN)
+    yield bot.stack.assist_url
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,9 @@ headless Chromium (fixtures in ``conftest.py``). Screenshots go to
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from playwright.sync_api import Page, expect
@@ -24,19 +23,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.conftest import Bot, screenshot
+from tests.e2e.conftest import AGENT_TOKEN, Bot, screenshot
 
-AGENT_TOKEN = "e2e-agent-token-not-for-production"
 AUTH = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 OWN = "2026111000001"  # buyer_001: completed 2026-11-16, W1 open through 2026-12-01
 ANSWER_MS = 60_000
-
-
-@pytest.fixture(scope="session")
-def assist(bot: Bot) -> Iterator[str]:
-    """The assistant's base URL (stopped with the session's servers)."""
-    bot.stack.start_assist(AGENT_TOKEN)
-    yield bot.stack.assist_url
 
 
 def _tracker_events(bot: Bot, conversation_id: str) -> list[Dict[str, Any]]:

@@ -11,16 +11,12 @@ Screenshots go to ``results/tests/widget/``; the browser fixtures are in
 from __future__ import annotations
 
 import re
-from typing import Iterator
-from urllib.parse import urlsplit
 
 import httpx
-import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from bot.demo_shop import make_server, serve_in_background
-from tests.e2e.conftest import ROOT, SECRET, Bot, screenshot
+from tests.e2e.conftest import ROOT, Bot, screenshot
 
 #: Seconds to wait for the bot's answer in the browser.
 ANSWER_S = 60
@@ -34,17 +30,6 @@ def domain_text(name: str) -> str:
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     text: str = domain["responses"][name][0]["text"]
     return text
-
-
-@pytest.fixture(scope="session")
-def shop(bot: Bot) -> Iterator[str]:
-    """The demo shop page, served on the origin the servers accept."""
-    port = urlsplit(bot.shop_origin).port or 80
-    server = make_server("127.0.0.1", port, bot.url, SECRET)
-    assert serve_in_background(server) == bot.shop_origin
-    yield bot.shop_origin
-    server.shutdown()
-    server.server_close()
 
 
 def open_chat(page: Page, shop: str, query: str = "") -> float:
@@ -137,7 +122,7 @@ def test_the_chat_fits_a_phone(browser: Browser, shop: str) -> None:
         assert panel is not None
         assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 375
         assert panel["y"] >= 0 and panel["y"] + panel["height"] <= 667
-        for part in ("textarea", ".compose button"):
+        for part in ("textarea", ".compose button[type=submit]", ".compose .attach"):
             box = page.locator(f"#shopbot-widget {part}").bounding_box()
             assert box is not None and box["x"] + box["width"] <= 375, part
             assert box["y"] + box["height"] <= 667, part

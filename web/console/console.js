@@ -213,6 +213,45 @@
     $("ignore").disabled = !answer.suggestions.length;
   }
 
+  function evidenceImage(file, item) {
+    var img = document.createElement("img");
+    img.alt = file.item || "凭证";
+    fetch("/evidence/files/" + encodeURIComponent(file.id), {
+      headers: { Authorization: "Bearer " + state.token }
+    }).then(function (reply) {
+      if (!reply.ok) { throw new Error(String(reply.status)); }
+      return reply.blob();
+    }).then(function (blob) {
+      img.src = URL.createObjectURL(blob);
+    }).catch(function () { item.appendChild(document.createTextNode("（图片无法读取）")); });
+    return img;
+  }
+
+  function loadEvidence(orderId) {
+    var list = $("evidence");
+    clear(list);
+    clear($("evidence-checklist"));
+    if (!orderId) {
+      $("evidence-status").textContent = "选择订单后显示买家上传的凭证。";
+      return Promise.resolve();
+    }
+    return api("GET", "/evidence/orders/" + encodeURIComponent(orderId)).then(function (found) {
+      $("evidence-status").textContent = "售后单 " + found.claim_number + "：已上传 " + found.files.length + " 张凭证";
+      facts($("evidence-checklist"), found.checklist.map(function (entry) {
+        return [entry.item, entry.ticked ? "已上传（" + entry.files + " 张）" : "未上传"];
+      }));
+      found.files.forEach(function (file) {
+        var item = document.createElement("li");
+        item.className = "evidence-file";
+        item.appendChild(evidenceImage(file, item));
+        item.appendChild(document.createTextNode((file.item || "其他凭证") + " · " + chinaTime(file.uploaded_at)));
+        list.appendChild(item);
+      });
+    }, function () {
+      $("evidence-status").textContent = "该订单没有售后单，暂无凭证。";
+    });
+  }
+
   function getSuggestions() {
     var body = {
       conversation_id: $("conversation").value.trim(),
@@ -230,6 +269,7 @@
       showSuggestions(answer);
       showOrder(answer.order);
       showDecision(answer.decision, answer.order);
+      loadEvidence(answer.order ? answer.order.order_id : $("order").value.trim());
       showSummary(answer);
       return feedback("shown", { count: answer.suggestions.length, intent: answer.intent || undefined });
     }, function (e) { notice(e.message); });
@@ -253,6 +293,7 @@
     $("open-form").addEventListener("submit", function (event) {
       event.preventDefault();
       loadTranscript();
+      loadEvidence($("order").value.trim());
     });
     $("suggest-form").addEventListener("submit", function (event) {
       event.preventDefault();
@@ -273,9 +314,9 @@
     });
     var saved = sessionStorage.getItem(TOKEN_KEY);
     if (saved) { signIn(saved); } else { showLogin(); }
-    if (saved && $("conversation").value) { loadTranscript(); }
+    if (saved && $("conversation").value) { loadTranscript(); loadEvidence($("order").value.trim()); }
   }
 
-  window.ShopBotConsole = { state: state };
+  window.ShopBotConsole = { state: state, loadEvidence: loadEvidence };
   document.addEventListener("DOMContentLoaded", init);
 })();

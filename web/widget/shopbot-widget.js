@@ -5,13 +5,19 @@
  * (`shopbot token BUYER_ID`):
  *
  *   <script src="https://BOT-HOST/webhooks/shop/widget.js"
- *           data-token="JWT" data-open="false" defer></script>
+ *           data-token="JWT" data-open="false"
+ *           data-evidence-url="https://ASSIST-HOST/evidence/upload" defer></script>
  *
  * It talks to the `shop` channel on the server the script came from
  * (POST /webhooks/shop/webhook, Bearer JWT), keeps the conversation id and
  * transcript in localStorage (history across reloads), retries with backoff
  * when the server is down (reconnect after a restart) and renders every text
  * with textContent (a buyer typing <script> sees text). No dependencies.
+ *
+ * With data-evidence-url, a 📎 button uploads evidence photos (JPEG/PNG/WebP)
+ * for the order last named in the conversation (POST <url>?order=ID, the
+ * image as the body, Bearer JWT); the server's Chinese answer is shown, and
+ * the photo as a thumbnail until the page is reloaded.
  *
  * Public API: window.ShopBot.open(), .close(), .clear(), .metrics
  * (firstBotMessageMs: performance.now() when the first bot message showed).
@@ -36,8 +42,14 @@
     expired: '登录状态已失效，请刷新页面后再试。',
     failed: '消息发送失败，请稍后再试。',
     you: '我',
-    bot: '客服'
+    bot: '客服',
+    attach: '上传凭证',
+    attached: '📎 上传了凭证图片',
+    needOrder: '请先在对话中选择或输入订单号，再上传凭证图片。',
+    uploadFailed: '凭证上传失败，请检查网络后重试。'
   };
+  var EVIDENCE_TYPES = 'image/jpeg,image/png,image/webp';
+  var ORDER_ID = /(?:^|\D)(AS\d{1,32}|\d{10,32})(?!\d)/g;
   var MAX_HISTORY = 200;
   var MAX_INPUT = 2000;
   var RETRY_MS = [1000, 2000, 4000, 8000];
@@ -46,6 +58,8 @@
   var endpoint = base + '/webhooks/shop/webhook';
   var health = base + '/webhooks/shop/';
   var token = script.getAttribute('data-token') || '';
+  var evidenceUrl = script.getAttribute('data-evidence-url') || '';
+  var thumbnails = {};
   var storeKey = 'shopbot:' + base + ':' + tokenSubject(token);
 
   var metrics = { firstBotMessageMs: null };
@@ -125,6 +139,8 @@
     '.compose{display:flex;gap:8px;padding:10px;background:#fff;border-top:1px solid #e5e5e5;}',
     '.compose textarea{flex:1;resize:none;height:44px;max-height:120px;padding:10px;border:1px solid #ddd;',
     'border-radius:8px;font:inherit;font-size:16px;}',
+    '.msg img{display:block;max-width:160px;max-height:160px;margin-top:6px;border-radius:6px;}',
+    '.compose .attach{background:#fff;color:#ff5000;border:1px solid #ff5000;padding:0 10px;}',
     '.compose button{border:0;border-radius:8px;padding:0 16px;background:#ff5000;color:#fff;font-size:15px;cursor:pointer;}',
     '@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100%;max-height:none;border-radius:0;}',
     '.launcher{right:12px;bottom:12px;}}'
@@ -172,6 +188,18 @@
   input.title = TEXT.hint;
   var sendButton = el('button', '', TEXT.send);
   sendButton.type = 'submit';
+  var attachButton = el('button', 'attach', '📎');
+  attachButton.type = 'button';
+  attachButton.title = TEXT.attach;
+  attachButton.setAttribute('aria-label', TEXT.attach);
+  var fileInput = el('input');
+  fileInput.type = 'file';
+  fileInput.accept = EVIDENCE_TYPES;
+  fileInput.hidden = true;
+  if (evidenceUrl) {
+    form.appendChild(attachButton);
+    form.appendChild(fileInput);
+  }
   form.appendChild(input);
   form.appendChild(sendButton);
   panel.appendChild(head);
@@ -189,6 +217,12 @@
     var bubble = el('div', 'msg ' + message.from, message.text || '');
     bubble.setAttribute('aria-label', message.from === 'user' ? TEXT.you : TEXT.bot);
     if (message.pending) { bubble.className += ' pending'; }
+    if (message.thumb && thumbnails[message.thumb]) {
+      var image = el('img');
+      image.src = thumbnails[message.thumb];
+      image.alt = TEXT.attach;
+      bubble.appendChild(image);
+    }
     if (message.text) { log.appendChild(bubble); }
     if (message.buttons && message.buttons.length) {
       var group = el('div', 'buttons');
@@ -318,6 +352,48 @@
     render();
     pump();
   }
+
+  /* ---------- evidence photos ---------- */
+
+  function lastOrderId() {
+    for (var i = state.messages.length - 1; i >= 0; i -= 1) {
+      var m = state.messages[i];
+      var found = null;
+      [m.payload, m.text].forEach(function (text) {
+        var match;
+        ORDER_ID.lastIndex = 0;
+        while (text && (match = ORDER_ID.exec(String(text))) !== null) { found = match[1]; }
+      });
+      if (found) { return found; }
+    }
+    return null;
+  }
+
+  function upload(file) {
+    var order = lastOrderId();
+    if (!order) { note(TEXT.needOrder); return Promise.resolve(); }
+    var thumb = 'p' + Date.now() + Math.random().toString(16).slice(2);
+    thumbnails[thumb] = window.URL.createObjectURL(file);
+    append({ from: 'user', text: TEXT.attached, thumb: thumb });
+    return window.fetch(evidenceUrl + '?order=' + encodeURIComponent(order), {
+      method: 'POST',
+      mode: 'cors',
+      credentials: 'omit',
+      headers: { 'Content-Type': file.type || 'application/octet-stream', 'Authorization': 'Bearer ' + token },
+      body: file
+    }).then(function (reply) {
+      return reply.json().then(function (body) {
+        append({ from: 'bot', text: String(body && body.message || TEXT.uploadFailed), evidence: body && body.outcome });
+      });
+    }).catch(function () { note(TEXT.uploadFailed); });
+  }
+
+  attachButton.addEventListener('click', function () { fileInput.click(); });
+  fileInput.addEventListener('change', function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = '';
+    if (file) { upload(file); }
+  });
 
   /* ---------- input ---------- */
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopbot_rasa.channels.cors import cors_headers, origin_allowed
+from bot.cors import cors_headers, origin_allowed
 
 SHOPS = ("https://shop.example", "http://127.0.0.1:8080")
 

@@ -1,9 +1,11 @@
-"""CORS of the chat channels: only the configured shop origins.
+"""CORS of the buyer-facing endpoints: only the configured shop origins.
 
 The web widget runs on a shop's page (one origin) and talks to the Rasa
-server (another). A browser lets it do so only when the answer names the
-page's origin; origins not in ``SHOPBOT_CORS_ORIGINS`` get no CORS header,
-and the channels refuse their requests outright (403).
+server's shop channel and to the evidence upload (other origins). A
+browser lets it do so only when the answer names the page's origin;
+origins not in ``SHOPBOT_CORS_ORIGINS`` get no CORS header, and the
+endpoints refuse their requests outright (403). Standard library only: the
+Rasa-side channels (Python 3.10) use it too.
 """
 
 from __future__ import annotations
