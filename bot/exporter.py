@@ -20,30 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Buyer, Claim, Order, Shop
+from bot.importer import ORDER_COLUMNS
 from bot.settings import SHOP_TZ
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 #: Order fields in the order the format lists them.
-ORDER_FIELDS = (
-    "order_id",
-    "buyer_id",
-    "shop_id",
-    "product",
-    "category",
-    "no_reason_return",
-    "free_shipping",
-    "quantity",
-    "price",
-    "status",
-    "paid_at",
-    "shipped_at",
-    "delivered_at",
-    "completed_at",
-    "courier",
-    "tracking_no",
-    "usage_term_days",
-)
+ORDER_FIELDS = ("order_id", *ORDER_COLUMNS)
 #: Claim fields in the order the format lists them.
 CLAIM_FIELDS = ("order_id", "type", "status", "opened_at", "return_tracking_no", "reason")
 

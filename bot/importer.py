@@ -861,7 +861,9 @@ def validate_data(
 # --------------------------------------------------------------------------
 # Writing
 
-_ORDER_COLUMNS = (
+#: Order columns an import writes besides the key ``order_id`` (the export
+#: writes the same fields back, see :mod:`bot.exporter`).
+ORDER_COLUMNS = (
     "buyer_id",
     "shop_id",
     "product",
@@ -1049,7 +1051,7 @@ def import_data(
         session,
         Order,
         "order_id",
-        _ORDER_COLUMNS,
+        ORDER_COLUMNS,
         [row.values() for _, row in valid.orders],
         report.orders,
     )
@@ -1078,6 +1080,7 @@ def import_file(path: Path, session: Session, *, now: Optional[datetime] = None)
 
 
 __all__ = [
+    "ORDER_COLUMNS",
     "ImportFormatError",
     "ImportIssue",
     "ImportReport",
