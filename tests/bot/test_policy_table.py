@@ -6,15 +6,16 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Dict, get_args
 
 import pytest
 import yaml
 
-from bot.db.models import CLAIM_TYPES
+from bot.db.models import CATEGORIES, CLAIM_TYPES
 from bot.policy.table import (
     DEFAULT_TABLE,
     RULE_IDS,
+    Category,
     PolicyTableError,
     RuleTable,
     load_table,
@@ -149,3 +150,8 @@ def test_importing_the_policy_package_reads_no_file() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_table_knows_exactly_the_order_categories_of_the_database() -> None:
+    # The rule table's category type and the orders' CHECK list must not drift apart.
+    assert get_args(Category) == CATEGORIES
