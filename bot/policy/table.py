@@ -16,7 +16,7 @@ from __future__ import annotations
 import string
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -65,7 +65,7 @@ PROBLEM_KINDS = (
 )
 
 #: Postage situations, in the engine's words.
-SITUATIONS = (
+Situation = Literal[
     "agreed",
     "wrong_item",
     "quality_replacement",
@@ -73,7 +73,8 @@ SITUATIONS = (
     "unclear",
     "size_exchange",
     "change_of_mind",
-)
+]
+SITUATIONS: Tuple[str, ...] = get_args(Situation)
 
 #: Extra next steps the engine may add.
 STEP_CODES = (
@@ -156,15 +157,7 @@ class PostageRow(Rule):
     """An F row: in ``situation`` the ``legs`` are paid by these payers."""
 
     id: str
-    situation: Literal[
-        "agreed",
-        "wrong_item",
-        "quality_replacement",
-        "quality",
-        "unclear",
-        "size_exchange",
-        "change_of_mind",
-    ]
+    situation: Situation
     legs: Dict[Leg, Payer]
     evidence: Tuple[str, ...] = ()
 

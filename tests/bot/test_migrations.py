@@ -16,8 +16,8 @@ from bot.db.migrate import alembic_config, current_revision, head_revision, upgr
 from bot.db.models import Base
 from bot.db.session import dispose_engines, get_engine
 from tests.bot.db_helpers import row_counts, snapshot
+from tests.bot.subprocess_helpers import REPO, run_python
 
-REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "shops",
     "buyers",
@@ -116,15 +116,7 @@ def test_concurrent_upgrades_of_one_database(db_url: str) -> None:
 
 def test_alembic_command_line_uses_alembic_ini(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"],
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(["-m", "alembic", "-x", f"url={url}", "upgrade", "head"], timeout=120)
     assert result.returncode == 0, result.stderr
     try:
         assert current_revision(url) == head_revision()
@@ -138,15 +130,7 @@ def test_importing_the_modules_creates_no_engine() -> None:
         "from bot.db import session\n"
         "assert session._engines == {}, session._engines\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(["-c", code])
     assert result.returncode == 0, result.stderr
 
 

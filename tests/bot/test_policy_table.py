@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, get_args
 
@@ -21,8 +19,8 @@ from bot.policy.table import (
     load_table,
     parse_table,
 )
+from tests.bot.subprocess_helpers import REPO, run_python
 
-REPO = Path(__file__).resolve().parents[2]
 #: The contract, beside every checkout (``../shared``).
 POLICY_MD = REPO.parent / "shared" / "spec" / "policy.md"
 _ROW = re.compile(r"^\|\s*([WFQEN][0-9]+)\s*\|(.*)\|\s*$")
@@ -140,15 +138,7 @@ def test_importing_the_policy_package_reads_no_file() -> None:
         "import bot.policy, bot.policy.table, bot.policy.engine\n"
         "assert not [p for p in opened if p.name == 'rules.yml'], opened\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(["-c", code])
     assert result.returncode == 0, result.stderr
 
 
