@@ -33,7 +33,7 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
 import aiohttp
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -48,6 +48,7 @@ from bot.im_protocol import (
 )
 from bot.settings import Settings, load_settings
 from shopbot_rasa.channels.identity import BindingRegistry, clip_message, im_sender_id
+from shopbot_rasa.channels.output import ShopOutputChannel
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class ImInput(InputChannel):
             if earlier is not None:
                 logger.info("im channel: message %s was answered before", message.msg_id)
                 return response.json(earlier)
-        collector = CollectingOutputChannel()
+        collector = ShopOutputChannel()
         try:
             await on_new_message(
                 UserMessage(

@@ -22,11 +22,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-from rasa.core.channels.channel import (
-    CollectingOutputChannel,
-    InputChannel,
-    UserMessage,
-)
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -40,6 +36,7 @@ from shopbot_rasa.channels.identity import (
     clip_message,
     is_reserved_sender,
 )
+from shopbot_rasa.channels.output import ShopOutputChannel
 from shopbot_rasa.channels.ratelimit import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
@@ -177,7 +174,7 @@ class ShopInput(InputChannel):
                     status=429,
                     headers={"Retry-After": retry_after_header(wait_s)},
                 )
-            collector = CollectingOutputChannel()
+            collector = ShopOutputChannel()
             try:
                 await on_new_message(
                     UserMessage(
