@@ -38,7 +38,7 @@ def order_values(table: RuleTable, order: OrderView) -> Dict[str, Any]:
     """Return the placeholders that describe one order.
 
     Keys: ``order_id``, ``product``, ``shop_name``, ``status_name``,
-    ``courier``, ``tracking_no``, ``price``, ``paid_on``, ``delivered_on``,
+    ``courier``, ``tracking_no``, ``price``, ``paid_on``, ``shipped_on``, ``delivered_on``,
     ``completed_on`` (None where the order has no such fact).
     """
     formats = table.formats
@@ -55,6 +55,7 @@ def order_values(table: RuleTable, order: OrderView) -> Dict[str, Any]:
         "tracking_no": order.tracking_no,
         "price": format_money(formats, order.price),
         "paid_on": day(order.paid_at),
+        "shipped_on": day(order.shipped_at),
         "delivered_on": day(order.delivered_at),
         "completed_on": day(order.completed_at),
     }
