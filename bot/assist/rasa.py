@@ -1,10 +1,14 @@
-"""A read-only client of Rasa's HTTP API for the agent assistant.
+"""A client of Rasa's HTTP API for the agent assistant.
 
-Only two calls: ``POST /model/parse`` (NLU of a text; it touches no
+Two reads: ``POST /model/parse`` (NLU of a text; it touches no
 conversation) and ``GET /conversations/{id}/tracker`` (a conversation's
-events). Nothing here predicts, appends events or runs actions: the
-assistant never changes the buyer's conversation. The API token travels as
-Rasa's ``token`` query parameter and is never logged.
+events); the suggestions use only these, so they never change the buyer's
+conversation. One write, for human handoffs only
+(:mod:`bot.assist.handoff_routes`): ``POST /conversations/{id}/tracker/events``
+appends one event (``resume`` when an agent releases a conversation, a
+``bot`` message with an agent's reply). Nothing here predicts or runs
+actions. The API token travels as Rasa's ``token`` query parameter and is
+never logged.
 """
 
 from __future__ import annotations
@@ -104,10 +108,16 @@ class RasaClient:
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
         )
 
-    async def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Optional[Dict[str, Any]] = None,
+        params: Optional[Dict[str, str]] = None,
+    ) -> Any:
         try:
             reply = await self._client.request(
-                method, path, params={"token": self._token}, json=body
+                method, path, params={"token": self._token, **(params or {})}, json=body
             )
         except httpx.HTTPError as exc:
             logger.warning("Rasa %s %s failed: %s", method, path.split("/")[1], type(exc).__name__)
@@ -142,6 +152,19 @@ class RasaClient:
         if not isinstance(answer, dict):
             raise RasaUnavailableError("Rasa's tracker is not a JSON object")
         return transcript(answer)
+
+    async def append_event(self, conversation_id: str, event: Dict[str, Any]) -> None:
+        """Append one event to a conversation (``POST /conversations/{id}/tracker/events``).
+
+        Used only by the handoff routes: ``{"event": "resume"}`` when an agent
+        releases a conversation, ``{"event": "bot", "text": ..., "metadata":
+        {"agent": true}}`` for an agent's reply in the web chat.
+
+        Raises:
+            RasaUnavailableError: Rasa did not answer, or refused the event.
+        """
+        path = f"/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        await self._call("POST", path, event, params={"include_events": "NONE"})
 
     async def aclose(self) -> None:
         """Close the connections."""
