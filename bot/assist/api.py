@@ -127,7 +127,7 @@ class FiguresOut(BaseModel):
 class TranscriptLineOut(BaseModel):
     """One message of the conversation."""
 
-    role: Literal["buyer", "bot"]
+    role: Literal["buyer", "bot", "agent"]
     text: str
     at: Optional[str]
     intent: Optional[str]

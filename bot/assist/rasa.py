@@ -36,13 +36,14 @@ class TranscriptLine:
     """One message of a conversation.
 
     Attributes:
-        role: ``buyer`` or ``bot``.
+        role: ``buyer``, ``bot``, or ``agent`` (a human agent's reply during a
+            handoff: a bot event with metadata ``{"agent": true}``).
         text: What was said (buttons' titles for a bot message without text).
         at: When, ISO 8601 UTC, if known.
         intent: The intent NLU found (buyer messages).
     """
 
-    role: Literal["buyer", "bot"]
+    role: Literal["buyer", "bot", "agent"]
     text: str
     at: Optional[str]
     intent: Optional[str] = None
@@ -58,7 +59,7 @@ def _timestamp(value: Any) -> Optional[str]:
 
 
 def transcript(tracker: Mapping[str, Any]) -> List[TranscriptLine]:
-    """Return the buyer's and the bot's messages of a tracker dump, in order."""
+    """Return the buyer's, the bot's and agents' messages of a tracker dump, in order."""
     lines: List[TranscriptLine] = []
     for event in tracker.get("events") or []:
         if not isinstance(event, Mapping):
@@ -81,8 +82,10 @@ def transcript(tracker: Mapping[str, Any]) -> List[TranscriptLine]:
             body = " / ".join(
                 part for part in (text if isinstance(text, str) else "", *titles) if part
             )
+            metadata = event.get("metadata")
+            agent = isinstance(metadata, Mapping) and metadata.get("agent") is True
             if body:
-                lines.append(TranscriptLine("bot", body, at))
+                lines.append(TranscriptLine("agent" if agent else "bot", body, at))
     return lines
 
 

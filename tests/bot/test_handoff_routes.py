@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.assist.rasa import transcript
 from bot.db.models import ImOutbox
 from bot.db.session import session_scope
 from bot.handoffs import HandoffView, get_handoff, is_handed_off, record_handoff
@@ -327,3 +328,21 @@ async def test_the_openapi_document_describes_the_handoff_routes(api: httpx.Asyn
         schemas
     )
     assert schemas["ReplyRequest"]["required"] == ["text"]
+
+
+def test_agent_replies_are_agent_lines_of_the_transcript() -> None:
+    tracker = {
+        "events": [
+            {"event": "user", "text": "我要人工", "timestamp": 1795000001.0},
+            {"event": "bot", "text": "正在转接", "metadata": {"utter_action": "utter_x"}},
+            {"event": "pause"},
+            {"event": "bot", "text": "我是客服小王", "metadata": {"agent": True}},
+            {"event": "bot", "text": "假冒", "metadata": {"agent": "yes"}},
+        ]
+    }
+    assert [(line.role, line.text) for line in transcript(tracker)] == [
+        ("buyer", "我要人工"),
+        ("bot", "正在转接"),
+        ("agent", "我是客服小王"),
+        ("bot", "假冒"),
+    ]
