@@ -89,6 +89,19 @@ def transcript(tracker: Mapping[str, Any]) -> List[TranscriptLine]:
     return lines
 
 
+#: Characters a conversation id keeps as they are in Rasa's URL paths.
+#: Rasa (Sanic) does not decode its ``<conversation_id:path>`` parameter, so
+#: an id must travel as written: ``im:c-42`` as ``im:c-42``, not
+#: ``im%3Ac-42`` (another conversation). Characters a path cannot hold are
+#: still encoded (Rasa then sees the encoded form).
+PATH_SAFE = "/:@!$&'()*+,;="
+
+
+def conversation_path(conversation_id: str) -> str:
+    """Return a conversation id as Rasa's URL paths need it."""
+    return quote(conversation_id, safe=PATH_SAFE)
+
+
 class RasaClient:
     """Calls the Rasa server's HTTP API.
 
@@ -150,7 +163,7 @@ class RasaClient:
         Raises:
             RasaUnavailableError: Rasa did not answer with a tracker.
         """
-        path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        path = f"/conversations/{conversation_path(conversation_id)}/tracker"
         answer = await self._call("GET", path)
         if not isinstance(answer, dict):
             raise RasaUnavailableError("Rasa's tracker is not a JSON object")
@@ -166,7 +179,7 @@ class RasaClient:
         Raises:
             RasaUnavailableError: Rasa did not answer, or refused the event.
         """
-        path = f"/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        path = f"/conversations/{conversation_path(conversation_id)}/tracker/events"
         await self._call("POST", path, event, params={"include_events": "NONE"})
 
     async def aclose(self) -> None:

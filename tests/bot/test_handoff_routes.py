@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.assist.rasa import transcript
+from bot.assist.rasa import conversation_path, transcript
 from bot.db.models import ImOutbox
 from bot.db.session import session_scope
 from bot.handoffs import HandoffView, get_handoff, is_handed_off, record_handoff
@@ -346,3 +346,12 @@ def test_agent_replies_are_agent_lines_of_the_transcript() -> None:
         ("agent", "我是客服小王"),
         ("bot", "假冒"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("conversation", "path"),
+    [("web-1", "web-1"), ("im:c-42", "im:c-42"), ("a b", "a%20b"), ("x?y#z", "x%3Fy%23z")],
+)
+def test_conversation_ids_travel_as_rasa_reads_them(conversation: str, path: str) -> None:
+    # Rasa does not decode its path parameter: "im%3Ac-42" would be another conversation.
+    assert conversation_path(conversation) == path
