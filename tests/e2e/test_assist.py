@@ -158,15 +158,24 @@ def test_the_console_answers_and_releases_a_handed_off_conversation(
     assert bot.say(conversation, "在吗")
     handoff_id = bot.hand_off(
         conversation,
-        order={"order_id": OWN, "product": "纯棉圆领T恤", "status": "completed"},
+        order={"order_id": OWN, "product": "纯棉圆领T恤", "status_name": "交易成功"},
         decision={"route_name": "七天无理由退货", "eligible": True, "window_end": "2026-12-01"},
-        evidence="未上传",
+        claim={"claim_no": f"AS{OWN}", "claim_status": "等待卖家处理"},
+        evidence={"needed": ["商品照片", "快递面单"], "uploaded": ["商品照片"]},
         buyer_said=["衣服太大了", "我要找人工"],
     )
     page.goto(f"{assist}/console/#token={AGENT_TOKEN}")
     case = page.locator(f'.handoff[data-handoff="{handoff_id}"]')
     expect(case).to_contain_text("我要找人工", timeout=ANSWER_MS)
-    for fact in ("纯棉圆领T恤", OWN, "七天无理由退货", "2026年12月1日", "未上传", "买家要求人工"):
+    facts = (
+        "纯棉圆领T恤",
+        "交易成功",
+        "七天无理由退货",
+        "2026年12月1日",
+        f"AS{OWN}",
+        "还缺：快递面单",
+    )
+    for fact in (*facts, "买家要求人工"):
         expect(case).to_contain_text(fact)
     expect(page.locator("#send")).to_be_disabled()
     case.click()

@@ -348,6 +348,12 @@
 
   function evidenceText(evidence) {
     if (!evidence || typeof evidence !== "object") { return text(evidence); }
+    if (Array.isArray(evidence.needed)) {
+      var uploaded = Array.isArray(evidence.uploaded) ? evidence.uploaded : [];
+      var missing = evidence.needed.filter(function (item) { return uploaded.indexOf(item) < 0; });
+      return (uploaded.length ? "已上传：" + uploaded.map(text).join("、") : "尚未上传") +
+        (missing.length ? "；还缺：" + missing.map(text).join("、") : "；已齐全");
+    }
     if (Array.isArray(evidence.checklist)) {
       var items = evidence.checklist.map(function (entry) {
         return text(entry.item) + (entry.ticked ? "（已上传）" : "（未上传）");
@@ -374,11 +380,22 @@
     var parts = [];
     if (order.product) { parts.push(order.product); }
     if (order.order_id || fallbackId) { parts.push(order.order_id || fallbackId); }
-    if (order.status) { parts.push(LABELS.status[order.status] || order.status); }
+    if (order.status_name || order.status) { parts.push(order.status_name || LABELS.status[order.status] || order.status); }
+    if (order.price) { parts.push(order.price); }
     return parts.join(" · ");
   }
 
-  var SHOWN_KEYS = ["order", "decision", "evidence", "buyer_said"];
+  function claimText(claim) {
+    if (!claim || typeof claim !== "object") { return text(claim); }
+    var parts = [];
+    if (claim.claim_no) { parts.push("售后单 " + claim.claim_no); }
+    if (claim.claim_status) { parts.push(claim.claim_status); }
+    if (claim.next_deadline) { parts.push("下一期限 " + claim.next_deadline + (claim.next_party ? "（" + claim.next_party + "）" : "")); }
+    return parts.join(" · ") || text(claim);
+  }
+
+  // Summary keys shown in their own row, or already shown as the case's columns.
+  var SHOWN_KEYS = ["order", "decision", "claim", "evidence", "buyer_said", "order_id", "problem"];
 
   function caseItem(handoff) {
     var summary = handoff.summary || {};
@@ -396,10 +413,11 @@
       ["订单", orderText(summary.order, handoff.order_id)],
       ["问题", handoff.problem],
       ["判定", decisionText(summary.decision)],
+      ["售后单", claimText(summary.claim)],
       ["凭证", evidenceText(summary.evidence)]
     ];
     Object.keys(summary).forEach(function (key) {
-      if (SHOWN_KEYS.indexOf(key) < 0) { pairs.push([key, text(summary[key])]); }
+      if (SHOWN_KEYS.indexOf(key) < 0 && summary[key] !== null) { pairs.push([key, text(summary[key])]); }
     });
     facts(list, pairs);
     li.appendChild(list);
