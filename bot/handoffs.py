@@ -14,11 +14,14 @@ and summary, and two concurrent callers end up with the same row.
 The ``summary`` is the case an agent acts on, as JSON. The console shows
 these keys when present (any other key is shown as is):
 
-* ``order``: the order's facts (``order_id``, ``product``, ``status``, ...);
+* ``order``: the order's facts (``order_id``, ``product``, ``status_name``
+  or ``status``, ``price``, ...);
 * ``decision``: the rule engine's decision (``Decision.to_json()``:
   ``route_name``, ``eligible``, ``window_end``, ``days_left``, ...);
-* ``evidence``: the evidence status (text, or ``{"claim_number",
-  "checklist": [{"item", "ticked"}]}``);
+* ``claim``: the order's claim (``claim_no``, ``claim_status``,
+  ``next_deadline``, ``next_party``);
+* ``evidence``: the evidence status (``{"needed": [...], "uploaded":
+  [...]}``, or text);
 * ``buyer_said``: what the buyer wrote, oldest first (list of texts; kept
   to the last :data:`MAX_BUYER_SAID`, each clipped like any message).
 """

@@ -47,6 +47,7 @@ from bot.im_protocol import (
     verify,
 )
 from bot.settings import Settings, load_settings
+from shopbot_rasa.channels.history import bot_message
 from shopbot_rasa.channels.identity import BindingRegistry, clip_message, im_sender_id
 from shopbot_rasa.channels.output import ShopOutputChannel
 
@@ -161,9 +162,7 @@ def answered_before(events: List[Any], msg_id: str, sender_id: str) -> Optional[
             entry = (getattr(event, "metadata", None) or {}).get(METADATA_KEY)
             found = isinstance(entry, dict) and entry.get("msg_id") == msg_id
         elif found and getattr(event, "type_name", "") == "bot":
-            data = {k: v for k, v in (getattr(event, "data", None) or {}).items() if v}
-            text = getattr(event, "text", None)
-            messages.append({"recipient_id": sender_id, **({"text": text} if text else {}), **data})
+            messages.append(bot_message(event, sender_id))
     return messages if found else None
 
 
