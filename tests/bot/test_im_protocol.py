@@ -13,6 +13,7 @@ import pytest
 from bot.im_protocol import (
     CLOCK_WINDOW_S,
     MAX_BODY_BYTES,
+    RATE_MARKS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     InboundMessage,
@@ -147,6 +148,21 @@ def test_random_bytes_never_crash_the_parser() -> None:
 def test_message_round_trips_through_its_json() -> None:
     message = InboundMessage("m1", "c1", "b1", "衣服太大了")
     assert parse_inbound(message.to_json()) == (message, None)
+    assert "rate_limit" not in json.loads(message.to_json())
+
+
+@pytest.mark.parametrize("mark", RATE_MARKS)
+def test_the_rate_limit_mark_is_read_only_when_asked(mark: str) -> None:
+    marked = InboundMessage("m1", "c1", "b1", "在吗", rate_limit=mark)
+    assert parse_inbound(marked.to_json(), marks=True) == (marked, None)
+    assert parse_inbound(marked.to_json()) == (InboundMessage("m1", "c1", "b1", "在吗"), None)
+
+
+@pytest.mark.parametrize("mark", ["", "NOTICE", 1, ["drop"], {"a": 1}])
+def test_an_unknown_rate_limit_mark_is_refused(mark: Any) -> None:
+    raw = body(msg_id="m", conversation_id="c", buyer_id="b", text="t", rate_limit=mark)
+    assert parse_inbound(raw, marks=True) == (None, "invalid_rate_limit")
+    assert parse_inbound(raw)[1] is None
 
 
 def test_reply_body_has_the_documented_fields() -> None:

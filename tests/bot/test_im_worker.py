@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Dict, Iterator, List, Tuple
 import httpx
 import pytest
 
-from bot.im_protocol import InboundMessage, signed_headers, verify
+from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, signed_headers, verify
 from bot.im_worker import ImWorker, handler_class
 from bot.outbox import pending_counts
 from bot.settings import SettingsError, load_settings
@@ -99,6 +99,41 @@ def test_a_hand_over_is_stored_once(worker: Tuple[ImWorker, str], migrated_url: 
     assert hand_over(url, message).json() == {"status": "accepted"}
     assert hand_over(url, message).json() == {"status": "duplicate"}
     assert pending_counts(migrated_url) == {"im_inbox": 1, "im_outbox": 0}
+
+
+def test_rate_limited_hand_overs_are_stored_and_only_the_notice_reaches_the_bot(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    im, url = worker
+    marks = [None, RATE_NOTICE, RATE_DROP, RATE_DROP]
+    for index, mark in enumerate(marks):
+        sent = InboundMessage(f"m{index}", "c1", "buyer_001", "在吗", rate_limit=mark)
+        assert hand_over(url, sent).json() == {"status": "accepted"}
+    assert hand_over(url, InboundMessage("m3", "c1", "buyer_001", "在吗")).json() == {
+        "status": "duplicate"
+    }
+    assert pending_counts(migrated_url) == {"im_inbox": 2, "im_outbox": 0}
+    im.start_loops()
+    deadline = time.monotonic() + 20
+    while pending_counts(migrated_url) != {"im_inbox": 0, "im_outbox": 0}:
+        assert time.monotonic() < deadline, pending_counts(migrated_url)
+        time.sleep(0.05)
+    asked = [(p["msg_id"], p.get("rate_limit")) for path, p in Recorder.calls if "process" in path]
+    delivered = [p["reply_to"] for path, p in Recorder.calls if path == "/callback"]
+    assert asked == [("m0", None), ("m1", RATE_NOTICE)]
+    assert delivered == ["m0", "m1"]
+
+
+def test_an_unknown_rate_limit_mark_is_refused(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    _, url = worker
+    body = json.dumps(
+        {"msg_id": "m", "conversation_id": "c", "buyer_id": "b", "text": "t", "rate_limit": "x"}
+    ).encode()
+    bad = httpx.post(f"{url}/inbox", content=body, headers=signed_headers(SECRET, body))
+    assert bad.status_code == 400 and bad.json() == {"error": "invalid_rate_limit"}
+    assert pending_counts(migrated_url) == {"im_inbox": 0, "im_outbox": 0}
 
 
 def test_an_unsigned_or_malformed_hand_over_is_refused(
