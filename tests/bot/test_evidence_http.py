@@ -16,7 +16,7 @@ import pytest
 from bot.assist.app import create_app
 from bot.assist.rasa import RasaClient
 from bot.auth import mint_token
-from bot.evidence_http import CODES, MessagesError, load_messages, megabytes
+from bot.evidence_http import CODES, MAX_FILE_ID, MessagesError, load_messages, megabytes
 from bot.settings import Settings, load_settings
 from tests.bot.evidence_samples import HTML, JPEG, PNG
 
@@ -99,6 +99,8 @@ async def test_upload_then_the_agent_sees_and_fetches_the_photo(
     assert photo.headers["content-disposition"] == f"inline; filename={files[0]['stored_name']}"
     assert (await client.get(f"/evidence/files/{files[0]['id']}")).status_code == 401
     assert (await client.get("/evidence/files/999", headers=agent)).status_code == 404
+    for huge in (MAX_FILE_ID + 1, 10**30):  # beyond the column: not found, not a crash
+        assert (await client.get(f"/evidence/files/{huge}", headers=agent)).status_code == 404
     assert (await client.get("/evidence/orders/2026100300002", headers=agent)).status_code == 404
 
 
