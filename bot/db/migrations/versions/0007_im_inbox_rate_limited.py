@@ -9,9 +9,7 @@ rate limit: the worker answers it with the rate-limit notice instead of asking
 the bot (or, when it is stored done, never answers it). Existing rows are not
 rate limited.
 
-The id is 0007, not 0006, because a migration 0006 (handoffs) is under way on
-another branch: whichever is merged second chains after the other by its
-``down_revision`` alone.
+Chained after 0006 (handoffs), which was written at the same time.
 """
 
 from __future__ import annotations
