@@ -17,7 +17,8 @@ from bot.assist.app import create_app
 from bot.assist.rasa import RasaClient
 from bot.auth import mint_token
 from bot.evidence_http import CODES, MAX_FILE_ID, MessagesError, load_messages, megabytes
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from tests.bot.db_helpers import settings_for
 from tests.bot.evidence_samples import HTML, JPEG, PNG
 
 AGENT = "agent-token-for-evidence-tests-01"
@@ -34,16 +35,15 @@ def anyio_backend() -> str:
 
 @pytest.fixture()
 def settings(demo_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "SHOPBOT_DB_URL": demo_url,
-            "SHOPBOT_VAR_DIR": str(tmp_path),
-            "SHOPBOT_TODAY": "2026-11-24",
+    return settings_for(
+        demo_url,
+        tmp_path,
+        **{
             "SHOPBOT_AGENT_TOKEN": AGENT,
             "SHOPBOT_JWT_SECRET": "evidence-test-secret-0123456789abcdef",
             "SHOPBOT_CORS_ORIGINS": SHOP,
             "SHOPBOT_UPLOAD_MAX_BYTES": "1024",
-        }
+        },
     )
 
 
