@@ -129,6 +129,39 @@ class Stack:
     startup_seconds: Dict[str, float] = field(default_factory=dict)
 
     @classmethod
+    def local(cls, model: Path, workdir: Path, secret: str, today: str = DEMO_TODAY) -> Stack:
+        """Return a stack on a fresh SQLite database, its schema at the newest revision.
+
+        Args:
+            model: Path of the trained model.
+            workdir: Folder for the database, logs and endpoints file.
+            secret: The JWT secret the servers verify tokens with.
+            today: The pinned date (``SHOPBOT_TODAY``, YYYY-MM-DD).
+
+        Returns:
+            The stack, not yet started; its database holds no rows.
+        """
+        workdir.mkdir(parents=True, exist_ok=True)
+        database = workdir / "shopbot.sqlite3"
+        database.unlink(missing_ok=True)
+        env = {
+            "SHOPBOT_VAR_DIR": str(workdir),
+            "SHOPBOT_DB_URL": f"sqlite:///{database}",
+            "SHOPBOT_JWT_SECRET": secret,
+            "SHOPBOT_TODAY": today,
+            "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
+        }
+        stack = cls(model=model, workdir=workdir, env=env)
+        subprocess.run(
+            [str(BOT_PYTHON), "-m", "bot.cli", "db", "upgrade"],
+            cwd=PROJECT_ROOT,
+            env=stack._environment(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return stack
+
+    @classmethod
     def demo(cls, model: Path, workdir: Path, secret: str) -> Stack:
         """Return a stack on a fresh SQLite database holding the demo orders.
 
@@ -140,15 +173,7 @@ class Stack:
         Returns:
             The stack, not yet started.
         """
-        workdir.mkdir(parents=True, exist_ok=True)
-        env = {
-            "SHOPBOT_VAR_DIR": str(workdir),
-            "SHOPBOT_DB_URL": f"sqlite:///{workdir / 'shopbot.sqlite3'}",
-            "SHOPBOT_JWT_SECRET": secret,
-            "SHOPBOT_TODAY": DEMO_TODAY,
-            "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
-        }
-        stack = cls(model=model, workdir=workdir, env=env)
+        stack = cls.local(model, workdir, secret)
         subprocess.run(
             [str(BOT_PYTHON), "-m", "bot.cli", "db", "import", str(DEMO_ORDERS)],
             cwd=PROJECT_ROOT,
