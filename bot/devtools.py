@@ -12,8 +12,10 @@ benchmarks need them. Nothing here is used by the bot itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -208,12 +210,16 @@ class Stack:
     def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
         log = self.workdir / f"{name}.log"
         started = time.monotonic()
+        # Each server gets its own session and process group: the action
+        # server's Sanic worker manager may SIGKILL the process group of its
+        # workers when it shuts down, which must not be the caller's.
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
             env=self._environment(),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = process
         deadline = started + timeout_s
@@ -234,7 +240,11 @@ class Stack:
         )
 
     def stop_process(self, name: str) -> None:
-        """Stop one server (terminate, then kill after 20 s) and forget it."""
+        """Stop one server (terminate, then kill after 20 s) and forget it.
+
+        Whatever is left of the server's own process group (its workers) is
+        killed as well.
+        """
         process = self.processes.pop(name)
         if process.poll() is None:
             process.terminate()
@@ -243,6 +253,8 @@ class Stack:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     def start(self) -> Stack:
         """Start the servers (and the IM worker if configured); wait until they answer."""
