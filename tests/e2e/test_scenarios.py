@@ -96,7 +96,8 @@ def test_scenario(stacks: Stacks, scenario_file: ScenarioFile, scenario: Scenari
         send=send,
     )
     stacks.seconds.extend(turn.seconds for turn in result.turns)
-    assert result.passed, result.describe()
+    if not result.passed:
+        pytest.fail(result.describe(), pytrace=False)
 
 
 def _todays() -> Dict[date, int]:
