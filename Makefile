@@ -16,7 +16,7 @@ FILE ?= tests/scenarios/
 export NLU_MIN_ACCURACY
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse scenarios
+.PHONY: help run test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse scenarios
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ train: venvs ## build the spaCy pipeline and train the model if inputs changed
 
 chat: ## talk to the running bot in the terminal as the demo buyer
 	@bin/shopbot chat --url http://127.0.0.1:$(RASA_PORT) --buyer buyer_001
+
+stories: train ## run tests/test_stories.yml (NLU + dialogue, fails on any prediction error)
+	@scripts/test_stories.sh
 
 eval: train ## NLU report on NLU=FILE into OUT=DIR (accuracy, macro-F1, per intent)
 	@NLU_MIN_ACCURACY= scripts/eval.sh "$(NLU)" "$(OUT)"

@@ -36,6 +36,9 @@ CLOCK_WINDOW_S = 300
 MAX_BODY_BYTES = 64 * 1024
 #: Longest ``msg_id``, ``conversation_id`` and ``buyer_id`` accepted.
 MAX_ID_LENGTH = 128
+#: Rasa sender ids of IM conversations start with this (``im:<conversation_id>``);
+#: the ``shop`` channel refuses them, so the two channels never share one.
+IM_SENDER_PREFIX = "im:"
 
 
 class SignatureError(Exception):
@@ -188,27 +191,45 @@ def parse_inbound(raw: bytes) -> Tuple[Optional[InboundMessage], Optional[str]]:
     return InboundMessage(text=text, **ids), None
 
 
-def reply_body(conversation_id: str, reply_to: str, messages: List[Dict[str, Any]]) -> bytes:
+def reply_body(
+    conversation_id: str, reply_to: Optional[str], messages: List[Dict[str, Any]]
+) -> bytes:
     """Return the JSON body of a reply delivered to the platform.
 
     Args:
         conversation_id: The platform's conversation.
-        reply_to: The ``msg_id`` the messages answer.
+        reply_to: The ``msg_id`` the messages answer; None for messages that
+            answer no particular one (a human agent's).
         messages: The bot's messages (``text``, ``buttons``, ``custom``).
     """
     payload = {"conversation_id": conversation_id, "reply_to": reply_to, "messages": messages}
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 
+def sender_id(conversation_id: str) -> str:
+    """Return the Rasa conversation (sender id) of a platform conversation."""
+    return IM_SENDER_PREFIX + conversation_id
+
+
+def platform_conversation(sender: str) -> Optional[str]:
+    """Return the platform's conversation of a Rasa sender id, None if not an IM one."""
+    if not sender.startswith(IM_SENDER_PREFIX) or len(sender) == len(IM_SENDER_PREFIX):
+        return None
+    return sender[len(IM_SENDER_PREFIX) :]
+
+
 __all__ = [
     "CLOCK_WINDOW_S",
+    "IM_SENDER_PREFIX",
     "MAX_BODY_BYTES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "InboundMessage",
     "SignatureError",
     "parse_inbound",
+    "platform_conversation",
     "reply_body",
+    "sender_id",
     "signature",
     "signed_headers",
     "verify",

@@ -984,11 +984,13 @@ def _write_claims(
         session.execute(_bulk_insert(Claim), inserts)
         new_ids = _fetch(session, Claim.order_id, [Claim.id], [row["order_id"] for row in inserts])
         for row in inserts:
+            # The format dates a claim only by opened_at: a new claim's status
+            # is recorded as reached then (a later import's change: now).
             events.append(
                 {
                     "claim_id": new_ids[row["order_id"]][0],
                     "status": row["status"],
-                    "at": now,
+                    "at": row["opened_at"],
                     "actor": IMPORT_ACTOR,
                     "note": note,
                 }

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import List, Optional, Tuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import ORDER_ID_MAX_LENGTH, PARTY_ID_MAX_LENGTH, Claim, Order, Shop
@@ -21,6 +21,8 @@ from bot.db.models import ORDER_ID_MAX_LENGTH, PARTY_ID_MAX_LENGTH, Claim, Order
 _ORDER_ID_RE = re.compile(rf"[0-9]{{1,{ORDER_ID_MAX_LENGTH}}}")
 
 #: Full-width digits (０-９) and the ideographic space, mapped to ASCII.
+#: A courier waybill: up to 4 letters, then 8 to 20 digits, standing alone.
+_WAYBILL_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{0,4}[0-9]{8,20}(?![0-9])")
 _FULL_WIDTH = str.maketrans({**{0xFF10 + digit: str(digit) for digit in range(10)}, 0x3000: " "})
 
 _SPACES_RE = re.compile(r"\s+")
@@ -92,6 +94,18 @@ def normalize_order_id(raw: str) -> Optional[str]:
     return None
 
 
+def find_waybill(text: str) -> Optional[str]:
+    """Return the first courier waybill number in ``text`` (letters then 8–20 digits).
+
+    Full-width characters count as their ASCII forms; letters come back in
+    upper case, e.g. ``yt9876543210`` → ``YT9876543210``.
+    """
+    if not isinstance(text, str):
+        return None
+    found = _WAYBILL_RE.search(text.translate(_FULL_WIDTH))
+    return found.group(0).upper() if found else None
+
+
 def is_order_id(value: str) -> bool:
     """Return True when ``value`` is a well-formed order id (1 to 32 ASCII digits)."""
     return isinstance(value, str) and _ORDER_ID_RE.fullmatch(value) is not None
@@ -144,13 +158,34 @@ def find_order_and_claim(
         ``order_id`` is not a well-formed id: then no query is made) and its
         claim (None when it has none).
     """
-    if not is_order_id(order_id) or not _valid_buyer(buyer_id):
+    if not _valid_buyer(buyer_id):
+        return None, None
+    return _order_and_claim(session, order_id, Order.buyer_id == buyer_id)
+
+
+def find_shop_order_and_claim(
+    session: Session, shop_id: str, order_id: str
+) -> Tuple[Optional[OrderView], Optional[Claim]]:
+    """Return the order ``order_id`` of the shop ``shop_id`` and its claim (a seller asks).
+
+    Like :func:`find_order_and_claim`, scoped by the shop instead of the buyer:
+    another shop's order and a missing one give the same None.
+    """
+    if not _valid_buyer(shop_id):
+        return None, None
+    return _order_and_claim(session, order_id, Order.shop_id == shop_id)
+
+
+def _order_and_claim(
+    session: Session, order_id: str, owner: ColumnElement[bool]
+) -> Tuple[Optional[OrderView], Optional[Claim]]:
+    if not is_order_id(order_id):
         return None, None
     statement = (
         select(Order, Shop.name, Claim)
         .join(Shop, Shop.id == Order.shop_id)
         .outerjoin(Claim, Claim.order_id == Order.order_id)
-        .where(Order.order_id == order_id, Order.buyer_id == buyer_id)
+        .where(Order.order_id == order_id, owner)
     )
     row = session.execute(statement).first()
     if row is None:
@@ -196,6 +231,8 @@ __all__ = [
     "OrderView",
     "find_order",
     "find_order_and_claim",
+    "find_shop_order_and_claim",
+    "find_waybill",
     "is_order_id",
     "normalize_order_id",
     "recent_orders",

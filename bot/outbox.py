@@ -255,6 +255,41 @@ def answer(queue: Queue, inbound: ImInbox, messages: List[Dict[str, Any]]) -> bo
     return queued
 
 
+def enqueue(
+    url: str,
+    conversation_id: str,
+    messages: List[Dict[str, Any]],
+    now: Optional[datetime] = None,
+) -> int:
+    """Queue messages that answer no inbound message (a human agent's).
+
+    They are delivered like the bot's replies (signed, retried, in order
+    with the conversation's other replies), with ``"reply_to": null``.
+
+    Args:
+        url: The database URL.
+        conversation_id: The platform's conversation (without ``im:``).
+        messages: The messages, in the format of the bot's replies.
+        now: When they were queued; the current time by default.
+
+    Returns:
+        The outbox row's id.
+    """
+    moment = now or utc_now()
+    with session_scope(url) as session:
+        row = ImOutbox(
+            conversation_id=conversation_id,
+            reply_to=None,
+            messages=messages,
+            created_at=moment,
+            attempts=0,
+            next_attempt_at=moment,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
 def process_next(queue: Queue, ask: Ask) -> Optional[str]:
     """Answer the next inbound message, if one is due.
 
@@ -313,7 +348,7 @@ def deliver_next(queue: Queue, secret: str, callback_url: str, post: Post) -> Op
     due = retry_later(queue, ImOutbox, row.id, f"platform_http_{status}")
     logger.warning(
         "im: delivery of the reply to %s failed (HTTP %s, attempt %s); retry at %s",
-        row.reply_to,
+        row.reply_to or f"nothing (agent message {row.id})",
         status or "none",
         row.attempts,
         due.isoformat(timespec="seconds"),
@@ -342,6 +377,7 @@ __all__ = [
     "answer",
     "claim_next",
     "deliver_next",
+    "enqueue",
     "finish",
     "pending_counts",
     "process_next",

@@ -38,7 +38,13 @@ from bot.evidence import (
     choose_item,
     is_open_claim,
 )
-from bot.orders import OrderView, find_order_and_claim, normalize_order_id, recent_orders
+from bot.orders import (
+    OrderView,
+    find_order_and_claim,
+    find_shop_order_and_claim,
+    normalize_order_id,
+    recent_orders,
+)
 from bot.policy.engine import BuyerFacts, Decision, china_date, decide
 from bot.policy.table import RuleTable, cached_table
 from bot.settings import Settings
@@ -131,12 +137,14 @@ class DecisionResult:
         order_id: The id the buyer gave, normalised when possible.
         order: The order.
         decision: The decision.
+        claim: The order's claim, if it has one.
     """
 
     outcome: str
     order_id: Optional[str]
     order: Optional[OrderView] = None
     decision: Optional[Decision] = None
+    claim: Optional[ClaimView] = None
 
 
 @dataclass(frozen=True)
@@ -266,12 +274,52 @@ def decide_for_order(
         bot.policy.engine.UnknownProblemError: ``problem`` is not in the table.
     """
     with session_scope(settings.db_url) as session:
-        order_id, order, _, decision = _decide_in(
+        order_id, order, claim, decision = _decide_in(
             settings, session, buyer_id, raw_order_id, problem, facts or BuyerFacts()
         )
-    if order is None or decision is None:
-        return DecisionResult("not_found", order_id)
-    return DecisionResult("decided", order.order_id, order, decision)
+        if order is None or decision is None:
+            return DecisionResult("not_found", order_id)
+        view = _claim_view(settings, claim) if claim is not None else None
+    return DecisionResult("decided", order.order_id, order, decision, view)
+
+
+def shop_order_decision(
+    settings: Settings,
+    shop_id: str,
+    raw_order_id: Optional[str],
+    problem: Optional[str] = None,
+    facts: Optional[BuyerFacts] = None,
+) -> DecisionResult:
+    """Decide about an order of the seller's own shop, as the seller sees it.
+
+    Args:
+        settings: Process settings.
+        shop_id: The verified seller's shop (the token's subject).
+        raw_order_id: The order id as the seller wrote it.
+        problem: The intent asked about; None: the type of the order's claim,
+            or a return (``return_goods``) when it has none.
+        facts: What the seller says about the case.
+
+    Returns:
+        The decision and the order's claim, or ``not_found`` for an id that
+        is not an order of this shop (the same answer as a missing order).
+    """
+    raw = (raw_order_id or "").strip()
+    order_id = normalize_order_id(raw)
+    with session_scope(settings.db_url) as session:
+        order, claim = (
+            find_shop_order_and_claim(session, shop_id, order_id) if order_id else (None, None)
+        )
+        if order is None:
+            logger.info("order %r not found for shop %r", (order_id or raw)[:40], shop_id)
+            return DecisionResult("not_found", (order_id or raw[:40]) or None)
+        asked = problem or (claim.type if claim is not None else "return_goods")
+        # The seller sees the rules for the case itself: the claim's facts
+        # count, but not as a second dispute (W8 is the buyer's limit).
+        seen = replace(_with_claim(facts or BuyerFacts(), claim), dispute_used=False)
+        decision = decide(policy_table(settings), order, asked, seen, settings.today())
+        view = _claim_view(settings, claim) if claim is not None else None
+    return DecisionResult("decided", order.order_id, order, decision, view)
 
 
 def _existing_claim(settings: Settings, buyer_id: str, order_id: str) -> Optional[ClaimView]:

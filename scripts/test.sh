@@ -40,6 +40,8 @@ if [ -f "$model" ]; then
   # Evaluates the model just trained (no second training).
   stage "NLU on $NLU_DEV (accuracy >= $NLU_MIN_ACCURACY)" env NLU_MIN_ACCURACY="$NLU_MIN_ACCURACY" \
     scripts/eval.sh "$NLU_DEV" "$here/results/eval" "$model"
+  stage "test stories (NLU + dialogue, rasa test --fail-on-prediction-errors)" \
+    scripts/test_stories.sh "$model"
   stage "end-to-end tests (real servers)" env SHOPBOT_TEST_MODEL="$model" \
     .venv/bot/bin/python -m pytest -q tests/e2e --junitxml="$results/e2e.xml"
 else

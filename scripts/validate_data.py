@@ -2,8 +2,8 @@
 
 Rasa warns about responses that no story or rule uses; responses that a custom
 action or a channel dispatches are used, just not by a story. This script
-accepts exactly those: names that appear as string literals in ``actions/`` or
-``shopbot_rasa/``. Any other
+accepts exactly those: names that appear as string literals in ``actions/``,
+``shopbot_rasa/`` or ``bot/conversation.py`` (the dialogue's responses). Any other
 warning, or a non-zero exit of Rasa, fails.
 """
 
@@ -22,7 +22,11 @@ WARNING = re.compile(r"(UserWarning|WARNING|Warning:)")
 def action_responses() -> set[str]:
     """Return the response names that the custom actions and channels dispatch."""
     names: set[str] = set()
-    paths = [*(ROOT / "actions").rglob("*.py"), *(ROOT / "shopbot_rasa").rglob("*.py")]
+    paths = [
+        *(ROOT / "actions").rglob("*.py"),
+        *(ROOT / "shopbot_rasa").rglob("*.py"),
+        ROOT / "bot" / "conversation.py",
+    ]
     for path in paths:
         names.update(re.findall(r"[\"'](utter_\w+)[\"']", path.read_text(encoding="utf-8")))
     return names

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional
 from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import models_json_schema
 
+from bot.assist.handoff_api import HANDOFF_MODELS, handoff_paths
 from bot.db.models import PARTY_ID_MAX_LENGTH, REQUEST_ID_MAX_LENGTH
 
 #: Longest message accepted (NLU sees at most its last 2,000 characters).
@@ -126,7 +127,7 @@ class FiguresOut(BaseModel):
 class TranscriptLineOut(BaseModel):
     """One message of the conversation."""
 
-    role: Literal["buyer", "bot"]
+    role: Literal["buyer", "bot", "agent"]
     text: str
     at: Optional[str]
     intent: Optional[str]
@@ -181,7 +182,7 @@ def _errors(*codes: int) -> Dict[str, Any]:
 def openapi_document() -> Dict[str, Any]:
     """Return the OpenAPI 3.1 description of the assistant API."""
     _, schemas = models_json_schema(
-        [(model, "validation") for model in _MODELS],
+        [(model, "validation") for model in (*_MODELS, *HANDOFF_MODELS)],
         ref_template="#/components/schemas/{model}",
     )
     secured: List[Dict[str, List[str]]] = [{"agentToken": []}]
@@ -198,7 +199,9 @@ def openapi_document() -> Dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Suggested replies for human agents, grounded in the buyer's order and "
-                "the after-sales rule table. Read-only towards the buyer's conversation."
+                "the after-sales rule table (read-only towards the buyer's conversation); "
+                "the queue of conversations handed over to agents, their replies to the "
+                "buyer and the release back to the bot."
             ),
         },
         "paths": {
@@ -255,6 +258,7 @@ def openapi_document() -> Dict[str, Any]:
                     },
                 }
             },
+            **handoff_paths(),
         },
         "components": {
             "schemas": schemas["$defs"],

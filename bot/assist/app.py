@@ -7,6 +7,8 @@ Routes:
     POST /assist/feedback                     shown / clicked / edited / ignored
     GET  /assist/figures                      coverage and acceptance
     GET  /assist/conversations/{id}/transcript  messages from Rasa's tracker
+    GET  /assist/handoffs, POST /assist/handoffs/{id}/release|reply
+                                              human handoffs (:mod:`bot.assist.handoff_routes`)
     GET  /console/                            the agent console (static page)
     POST /evidence/upload, GET /evidence/...  evidence photos (:mod:`bot.evidence_http`)
 
@@ -23,14 +25,13 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Dict, Optional, Sequence, Type, TypeVar
+from typing import AsyncIterator, Optional, Sequence
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -38,6 +39,9 @@ from starlette.routing import Route
 
 from bot.assist import api as assist_api
 from bot.assist.api import FeedbackRecorded, PartyId, openapi_document
+from bot.assist.handoff_routes import handoff_routes
+from bot.assist.http import Handler, bearer_matches, error, read_body
+from bot.assist.http import field_errors as _field_errors
 from bot.assist.rasa import RasaClient, RasaUnavailableError
 from bot.assist.service import Assistant
 from bot.assist.templates import cached_templates
@@ -53,54 +57,13 @@ CONSOLE_FILES = {
     "console.js": "application/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
 }
-#: Largest request body accepted, in bytes.
-MAX_BODY_BYTES = 64 * 1024
 #: The console's content security policy: its own files and API only.
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
-Body = TypeVar("Body", bound=BaseModel)
-Handler = Callable[[Request], Awaitable[Response]]
-
 _conversation_id: TypeAdapter[str] = TypeAdapter(PartyId)
-
-
-def error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    """Return a JSON error answer."""
-    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
-
-
-def bearer_matches(header: Optional[str], token: str) -> bool:
-    """Check an ``Authorization`` header against the token in constant time."""
-    scheme, _, given = (header or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
-
-
-def _field_errors(exc: ValidationError) -> list[Dict[str, object]]:
-    """The invalid fields, without echoing their values."""
-    return [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
-
-
-async def read_body(request: Request, model: Type[Body]) -> Body | JSONResponse:
-    """Read and validate a JSON body; an error answer when it is not valid."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return error(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            return error(400, "invalid_json", "the body is not valid JSON (UTF-8)")
-        return error(
-            422, "invalid_body", "the body does not match the schema", errors=_field_errors(exc)
-        )
 
 
 def create_app(
@@ -216,6 +179,7 @@ def create_app(
         Route("/console/", console_file, methods=["GET"]),
         Route("/console/{name}", console_file, methods=["GET"]),
         *evidence_routes(settings, guarded),
+        *handoff_routes(settings, client, guarded),
     ]
     return Starlette(
         routes=routes,

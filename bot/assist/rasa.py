@@ -1,10 +1,14 @@
-"""A read-only client of Rasa's HTTP API for the agent assistant.
+"""A client of Rasa's HTTP API for the agent assistant.
 
-Only two calls: ``POST /model/parse`` (NLU of a text; it touches no
+Two reads: ``POST /model/parse`` (NLU of a text; it touches no
 conversation) and ``GET /conversations/{id}/tracker`` (a conversation's
-events). Nothing here predicts, appends events or runs actions: the
-assistant never changes the buyer's conversation. The API token travels as
-Rasa's ``token`` query parameter and is never logged.
+events); the suggestions use only these, so they never change the buyer's
+conversation. One write, for human handoffs only
+(:mod:`bot.assist.handoff_routes`): ``POST /conversations/{id}/tracker/events``
+appends one event (``resume`` when an agent releases a conversation, a
+``bot`` message with an agent's reply). Nothing here predicts or runs
+actions. The API token travels as Rasa's ``token`` query parameter and is
+never logged.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ class TranscriptLine:
     """One message of a conversation.
 
     Attributes:
-        role: ``buyer`` or ``bot``.
+        role: ``buyer``, ``bot``, or ``agent`` (a human agent's reply during a
+            handoff: a bot event with metadata ``{"agent": true}``).
         text: What was said (buttons' titles for a bot message without text).
         at: When, ISO 8601 UTC, if known.
         intent: The intent NLU found (buyer messages).
     """
 
-    role: Literal["buyer", "bot"]
+    role: Literal["buyer", "bot", "agent"]
     text: str
     at: Optional[str]
     intent: Optional[str] = None
@@ -54,7 +59,7 @@ def _timestamp(value: Any) -> Optional[str]:
 
 
 def transcript(tracker: Mapping[str, Any]) -> List[TranscriptLine]:
-    """Return the buyer's and the bot's messages of a tracker dump, in order."""
+    """Return the buyer's, the bot's and agents' messages of a tracker dump, in order."""
     lines: List[TranscriptLine] = []
     for event in tracker.get("events") or []:
         if not isinstance(event, Mapping):
@@ -77,9 +82,24 @@ def transcript(tracker: Mapping[str, Any]) -> List[TranscriptLine]:
             body = " / ".join(
                 part for part in (text if isinstance(text, str) else "", *titles) if part
             )
+            metadata = event.get("metadata")
+            agent = isinstance(metadata, Mapping) and metadata.get("agent") is True
             if body:
-                lines.append(TranscriptLine("bot", body, at))
+                lines.append(TranscriptLine("agent" if agent else "bot", body, at))
     return lines
+
+
+#: Characters a conversation id keeps as they are in Rasa's URL paths.
+#: Rasa (Sanic) does not decode its ``<conversation_id:path>`` parameter, so
+#: an id must travel as written: ``im:c-42`` as ``im:c-42``, not
+#: ``im%3Ac-42`` (another conversation). Characters a path cannot hold are
+#: still encoded (Rasa then sees the encoded form).
+PATH_SAFE = "/:@!$&'()*+,;="
+
+
+def conversation_path(conversation_id: str) -> str:
+    """Return a conversation id as Rasa's URL paths need it."""
+    return quote(conversation_id, safe=PATH_SAFE)
 
 
 class RasaClient:
@@ -104,10 +124,16 @@ class RasaClient:
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
         )
 
-    async def _call(self, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Optional[Dict[str, Any]] = None,
+        params: Optional[Dict[str, str]] = None,
+    ) -> Any:
         try:
             reply = await self._client.request(
-                method, path, params={"token": self._token}, json=body
+                method, path, params={"token": self._token, **(params or {})}, json=body
             )
         except httpx.HTTPError as exc:
             logger.warning("Rasa %s %s failed: %s", method, path.split("/")[1], type(exc).__name__)
@@ -137,11 +163,24 @@ class RasaClient:
         Raises:
             RasaUnavailableError: Rasa did not answer with a tracker.
         """
-        path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        path = f"/conversations/{conversation_path(conversation_id)}/tracker"
         answer = await self._call("GET", path)
         if not isinstance(answer, dict):
             raise RasaUnavailableError("Rasa's tracker is not a JSON object")
         return transcript(answer)
+
+    async def append_event(self, conversation_id: str, event: Dict[str, Any]) -> None:
+        """Append one event to a conversation (``POST /conversations/{id}/tracker/events``).
+
+        Used only by the handoff routes: ``{"event": "resume"}`` when an agent
+        releases a conversation, ``{"event": "bot", "text": ..., "metadata":
+        {"agent": true}}`` for an agent's reply in the web chat.
+
+        Raises:
+            RasaUnavailableError: Rasa did not answer, or refused the event.
+        """
+        path = f"/conversations/{conversation_path(conversation_id)}/tracker/events"
+        await self._call("POST", path, event, params={"include_events": "NONE"})
 
     async def aclose(self) -> None:
         """Close the connections."""

@@ -12,13 +12,13 @@ the NLU confidence and the rule ids it rests on. No I/O, no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from bot.assist.templates import Template, Templates, placeholders
 from bot.orders import OrderView
 from bot.policy.engine import Decision
 from bot.policy.table import RuleTable
+from bot.replies import decision_values, order_values
 
 #: Most suggestions returned.
 MAX_SUGGESTIONS = 3
@@ -107,45 +107,6 @@ def parse_result(raw: Mapping[str, Any]) -> Parse:
     return Parse(intents, entities)
 
 
-def format_date(templates: Templates, value: date) -> str:
-    """Write a date in the templates' date format (year, month and day, no zero padding)."""
-    return templates.formats.date.format(year=value.year, month=value.month, day=value.day)
-
-
-def _order_values(templates: Templates, order: OrderView) -> Dict[str, Any]:
-    values: Dict[str, Any] = {
-        "order_id": order.order_id,
-        "product": order.product,
-        "shop_name": order.shop_name,
-        "status_name": templates.statuses.get(order.status),
-        "courier": order.courier,
-        "tracking_no": order.tracking_no,
-    }
-    return values
-
-
-def _decision_values(templates: Templates, decision: Decision) -> Dict[str, Any]:
-    formats = templates.formats
-    postage = formats.list_separator.join(
-        formats.postage_leg.format(leg=leg.leg_name, payer=leg.payer_name)
-        for leg in decision.postage
-    )
-    return_payer = next((leg.payer_name for leg in decision.postage if leg.leg == "return"), None)
-    return {
-        "route_name": decision.route_name,
-        "reason_text": decision.reason_text,
-        "window_end": (
-            format_date(templates, decision.window_end) if decision.window_end else None
-        ),
-        "days_left": decision.days_left if decision.window_end else None,
-        "postage": postage or None,
-        "return_payer": return_payer,
-        "evidence": formats.list_separator.join(decision.evidence) or None,
-        "steps": formats.step_separator.join(decision.next_steps) or None,
-        "first_step": decision.next_steps[0] if decision.next_steps else None,
-    }
-
-
 def _conditions(order: Optional[OrderView], decision: Optional[Decision]) -> Dict[str, bool]:
     eligible = decision is not None and decision.eligible
     return {
@@ -171,6 +132,7 @@ def _rule_ids(template: Template, decision: Optional[Decision]) -> Tuple[str, ..
 
 
 def _render(
+    table: RuleTable,
     templates: Templates,
     intent: IntentScore,
     order: Optional[OrderView],
@@ -180,9 +142,9 @@ def _render(
     """Return every applicable template of ``intent``, filled in, best first."""
     values: Dict[str, Any] = {}
     if order is not None:
-        values.update(_order_values(templates, order))
+        values.update(order_values(table, order))
     if decision is not None:
-        values.update(_decision_values(templates, decision))
+        values.update(decision_values(table, decision))
     conditions = _conditions(order, decision)
     rendered = []
     for template in templates.for_intent(intent.name, after_sales):
@@ -237,6 +199,7 @@ def suggest(
     """
     per_intent: List[Sequence[Suggestion]] = [
         _render(
+            table,
             templates,
             intent,
             order,

@@ -91,29 +91,16 @@ class Template(_Item):
         return when
 
 
-class Formats(_Item):
-    """How dates, lists, steps and postage legs are written."""
-
-    date: str
-    list_separator: str
-    step_separator: str
-    postage_leg: str
-
-
 class Templates(_Item):
     """The whole validated template file.
 
     Attributes:
-        formats: Text formats.
-        statuses: Order status code → what the buyer reads.
         min_confidence: Intents of the NLU ranking below the top one are
             offered only from this confidence on.
         after_sales: Templates of rule-table intents without their own entry.
         intents: Templates by intent name, best first.
     """
 
-    formats: Formats
-    statuses: Dict[str, str]
     min_confidence: float = Field(ge=0, le=1)
     after_sales: Tuple[Template, ...]
     intents: Dict[str, Tuple[Template, ...]]

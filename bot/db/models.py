@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -334,7 +335,9 @@ class ImOutbox(ImQueueMixin, Base):
     """The bot's reply to one inbound message, to be delivered exactly once.
 
     ``reply_to`` is unique: answering the same message again cannot queue a
-    second reply. ``messages`` is the list of bot messages sent as is.
+    second reply. It is NULL for messages that answer no particular inbound
+    message (a human agent's, see :mod:`bot.handoffs`). ``messages`` is the
+    list of bot messages sent as is.
     """
 
     __tablename__ = "im_outbox"
@@ -343,7 +346,7 @@ class ImOutbox(ImQueueMixin, Base):
         Index("ix_im_outbox_conversation_id_done_at", "conversation_id", "done_at"),
     )
 
-    reply_to: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
+    reply_to: Mapped[Optional[str]] = mapped_column(String(IM_ID_MAX_LENGTH))
     messages: Mapped[List[Dict[str, Any]]] = mapped_column(JSON)
 
     def __repr__(self) -> str:
@@ -427,14 +430,74 @@ class EvidenceFile(Base):
         return f"EvidenceFile(claim_id={self.claim_id!r}, stored_name={self.stored_name!r})"
 
 
+#: Channels a handed-off conversation came through (Rasa input channel names).
+HANDOFF_CHANNELS = ("shop", "im")
+#: Why the bot handed a conversation to a person.
+HANDOFF_REASONS = ("request_human", "complaint", "fallback", "intervention", "order_not_found")
+#: A handoff is open until an agent releases it to the bot.
+HANDOFF_STATUSES = ("open", "released")
+#: Longest Rasa conversation id (the channels accept 128 characters plus a prefix).
+CONVERSATION_ID_MAX_LENGTH = 160
+
+
+class Handoff(Base):
+    """A conversation the bot handed over to a human agent.
+
+    While ``status`` is ``open`` the bot does not answer the conversation
+    (Rasa's tracker is paused); an agent's release sets ``released``. At
+    most one handoff per conversation is open at a time: the partial unique
+    index ``uq_handoffs_open_conversation`` enforces it in the database.
+    ``summary`` is the case an agent acts on (JSON: order facts, decision,
+    evidence status, what the buyer said).
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        CheckConstraint(_in_list("channel", HANDOFF_CHANNELS), name="channel"),
+        CheckConstraint(_in_list("reason", HANDOFF_REASONS), name="reason"),
+        CheckConstraint(_in_list("status", HANDOFF_STATUSES), name="status"),
+        Index(
+            "uq_handoffs_open_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_handoffs_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(CONVERSATION_ID_MAX_LENGTH))
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(PARTY_ID_MAX_LENGTH))
+    role: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    order_id: Mapped[Optional[str]] = mapped_column(String(64))
+    problem: Mapped[Optional[str]] = mapped_column(String(64))
+    summary: Mapped[Dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    released_by: Mapped[Optional[str]] = mapped_column(String(PARTY_ID_MAX_LENGTH))
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation (never the summary)."""
+        return f"Handoff(id={self.id!r}, status={self.status!r})"
+
+
 __all__ = [
     "CATEGORIES",
     "CLAIM_NUMBER_MAX_LENGTH",
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
+    "CONVERSATION_ID_MAX_LENGTH",
     "EVIDENCE_ITEM_MAX_LENGTH",
     "EVIDENCE_MIME_TYPES",
     "FEEDBACK_EVENTS",
+    "HANDOFF_CHANNELS",
+    "HANDOFF_REASONS",
+    "HANDOFF_STATUSES",
     "IM_ID_MAX_LENGTH",
     "NO_REASON_RETURN_EXCLUDED",
     "ORDER_ID_MAX_LENGTH",
@@ -448,6 +511,7 @@ __all__ = [
     "Claim",
     "ClaimEvent",
     "EvidenceFile",
+    "Handoff",
     "ImInbox",
     "ImOutbox",
     "ImQueueMixin",

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.db.models import CLAIM_TYPES
+from bot.db.models import CLAIM_STATUSES, CLAIM_TYPES, ORDER_STATUSES
 
 #: The table shipped with shopbot.
 DEFAULT_TABLE = Path(__file__).resolve().parent / "rules.yml"
@@ -184,6 +184,24 @@ class Floor(Rule):
     excluded_when_marked: Tuple[Category, ...] = ()
 
 
+class Formats(_Item):
+    """How answers write dates, money, lists, steps and postage legs.
+
+    Attributes:
+        date: A date, with ``{year}``, ``{month}`` and ``{day}``.
+        money: An amount, with ``{amount}`` (two decimals).
+        list_separator: Between list items (evidence).
+        step_separator: Between next steps.
+        postage_leg: One leg, with ``{leg}`` and ``{payer}``.
+    """
+
+    date: str
+    money: str
+    list_separator: str
+    step_separator: str
+    postage_leg: str
+
+
 class Route(_Item):
     """A route's display name, whether it opens a claim, and where to click."""
 
@@ -208,6 +226,10 @@ class RuleTable(_Item):
         payers: Payer names by code.
         legs: Postage leg names by code.
         problems: Intent name → problem kind.
+        formats: How answers write dates, money and lists.
+        statuses: Order status code → what the buyer reads.
+        claim_statuses: Claim status code → what the buyer reads.
+        parties: Who acts next on a claim (``seller``, ``buyer``) → name.
     """
 
     windows: Dict[str, Window]
@@ -222,6 +244,10 @@ class RuleTable(_Item):
     payers: Dict[str, str]
     legs: Dict[str, str]
     problems: Dict[str, str]
+    formats: Formats
+    statuses: Dict[str, str]
+    claim_statuses: Dict[str, str]
+    parties: Dict[str, str]
 
     @model_validator(mode="after")
     def _complete(self) -> RuleTable:
@@ -247,6 +273,9 @@ class RuleTable(_Item):
             ("reasons", self.reasons, REASON_CODES),
             ("payers", self.payers, PAYERS),
             ("legs", self.legs, LEGS),
+            ("statuses", self.statuses, ORDER_STATUSES),
+            ("claim_statuses", self.claim_statuses, CLAIM_STATUSES),
+            ("parties", self.parties, ("seller", "buyer")),
         ):
             absent = [code for code in want if code not in have]
             extra = sorted(set(have) - set(want))

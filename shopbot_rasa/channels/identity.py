@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from bot.auth import Identity
+from bot.im_protocol import IM_SENDER_PREFIX
 from bot.messages import MAX_MESSAGE_LENGTH, clip_message
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,6 @@ __all__ = [
 
 #: Longest conversation id accepted.
 MAX_SENDER_LENGTH = 128
-#: Sender ids of the ``im`` channel start with this; the ``shop`` channel
-#: refuses them, so conversations of the two channels never collide.
-IM_SENDER_PREFIX = "im:"
 
 
 def im_sender_id(conversation_id: str) -> str:

@@ -33,7 +33,7 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
 import aiohttp
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -47,7 +47,9 @@ from bot.im_protocol import (
     verify,
 )
 from bot.settings import Settings, load_settings
+from shopbot_rasa.channels.history import bot_message
 from shopbot_rasa.channels.identity import BindingRegistry, clip_message, im_sender_id
+from shopbot_rasa.channels.output import ShopOutputChannel
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +162,7 @@ def answered_before(events: List[Any], msg_id: str, sender_id: str) -> Optional[
             entry = (getattr(event, "metadata", None) or {}).get(METADATA_KEY)
             found = isinstance(entry, dict) and entry.get("msg_id") == msg_id
         elif found and getattr(event, "type_name", "") == "bot":
-            data = {k: v for k, v in (getattr(event, "data", None) or {}).items() if v}
-            text = getattr(event, "text", None)
-            messages.append({"recipient_id": sender_id, **({"text": text} if text else {}), **data})
+            messages.append(bot_message(event, sender_id))
     return messages if found else None
 
 
@@ -230,7 +230,7 @@ class ImInput(InputChannel):
             if earlier is not None:
                 logger.info("im channel: message %s was answered before", message.msg_id)
                 return response.json(earlier)
-        collector = CollectingOutputChannel()
+        collector = ShopOutputChannel()
         try:
             await on_new_message(
                 UserMessage(

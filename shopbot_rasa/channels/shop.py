@@ -11,6 +11,15 @@ Browsers may call it only from the shop origins in ``SHOPBOT_CORS_ORIGINS``
 answer beyond). ``GET /webhooks/shop/widget.js`` serves the web widget that a
 shop embeds with one ``<script>`` tag (``web/widget/``).
 
+Human handoff: while a conversation is handed off to a person (Rasa's tracker
+paused), a buyer's message gets one message with the text of
+``utter_handoff_waiting`` and ``custom: {"handoff": true, "waiting": true}``.
+``GET /webhooks/shop/history?sender=<conversation id>&after=<unix seconds>``
+(same JWT and origins as the webhook; only the conversation bound to that
+identity, another's is 403) returns ``{"messages", "cursor", "paused"}``: the
+bot messages after ``after`` (each with ``timestamp`` and ``agent``: true for
+an agent's reply), from which the widget shows what the agent wrote.
+
 Credentials (``credentials.yml``)::
 
     shopbot_rasa.channels.shop.ShopInput: {}
@@ -22,11 +31,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-from rasa.core.channels.channel import (
-    CollectingOutputChannel,
-    InputChannel,
-    UserMessage,
-)
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -34,12 +39,14 @@ from sanic.response import HTTPResponse
 from bot.auth import Identity, TokenError, bearer_token, verify_token
 from bot.cors import cors_headers, origin_allowed
 from bot.settings import PROJECT_ROOT, Settings, load_settings
+from shopbot_rasa.channels.history import history_answer, parse_after
 from shopbot_rasa.channels.identity import (
     MAX_SENDER_LENGTH,
     BindingRegistry,
     clip_message,
     is_reserved_sender,
 )
+from shopbot_rasa.channels.output import ShopOutputChannel
 from shopbot_rasa.channels.ratelimit import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
@@ -50,6 +57,8 @@ MAX_BODY_BYTES = 64 * 1024
 WIDGET_SCRIPT = PROJECT_ROOT / "web" / "widget" / "shopbot-widget.js"
 #: The response a rate-limited identity gets (``domain.yml``).
 RATE_LIMITED_RESPONSE = "utter_rate_limited"
+#: The response a buyer gets while the conversation is handed off to a person.
+HANDOFF_WAITING_RESPONSE = "utter_handoff_waiting"
 
 
 def _error(status: int, code: str) -> HTTPResponse:
@@ -60,6 +69,33 @@ def domain_texts(domain: Any, name: str) -> List[str]:
     """Return the texts of a ``domain.yml`` response (empty when absent)."""
     variants = getattr(domain, "responses", {}).get(name) or []
     return [v["text"] for v in variants if isinstance(v, dict) and v.get("text")]
+
+
+def waiting_messages(domain: Any, sender_id: str) -> List[Dict[str, Any]]:
+    """Return the answer to a message in a handed-off (paused) conversation.
+
+    One message with the text of :data:`HANDOFF_WAITING_RESPONSE` (none while
+    ``domain.yml`` lacks it) and ``custom: {"handoff": true, "waiting":
+    true}``, so that the web widget keeps fetching the agent's replies.
+    """
+    message: Dict[str, Any] = {
+        "recipient_id": sender_id,
+        "custom": {"handoff": True, "waiting": True},
+    }
+    texts = domain_texts(domain, HANDOFF_WAITING_RESPONSE)
+    if texts:
+        message["text"] = texts[0]
+    return [message]
+
+
+def check_sender(raw: Any) -> Optional[str]:
+    """Return a valid conversation id of this channel, or None."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    sender = raw.strip()
+    if len(sender) > MAX_SENDER_LENGTH or is_reserved_sender(sender):
+        return None
+    return sender
 
 
 def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
@@ -79,16 +115,14 @@ def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
         return None, "invalid_json"
     if not isinstance(body, dict):
         return None, "invalid_body"
-    sender, message = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not sender.strip():
-        return None, "invalid_sender"
-    if len(sender) > MAX_SENDER_LENGTH or is_reserved_sender(sender.strip()):
+    sender, message = check_sender(body.get("sender")), body.get("message")
+    if sender is None:
         return None, "invalid_sender"
     if message is None:
         message = ""
     if not isinstance(message, str):
         return None, "invalid_message"
-    return (sender.strip(), clip_message(message)), None
+    return (sender, clip_message(message)), None
 
 
 class ShopInput(InputChannel):
@@ -150,6 +184,42 @@ class ShopInput(InputChannel):
         async def preflight(_: Request) -> HTTPResponse:
             return response.empty()
 
+        @hook.route("/history", methods=["OPTIONS"])
+        async def history_preflight(_: Request) -> HTTPResponse:
+            return response.empty()
+
+        @hook.route("/history", methods=["GET"])
+        async def history(request: Request) -> HTTPResponse:
+            if not origin_allowed(request.headers.get("Origin"), self._origins):
+                return _error(403, "origin_forbidden")
+            try:
+                identity = self._authenticate(request)
+            except TokenError as exc:
+                logger.info("shop channel: refused a history request, token %s", exc.reason)
+                return _error(401, f"token_{exc.reason}")
+            sender_id = check_sender(request.args.get("sender"))
+            if sender_id is None:
+                return _error(400, "invalid_sender")
+            after, valid = parse_after(request.args.get("after"))
+            if not valid:
+                return _error(400, "invalid_after")
+            tracker_store = request.app.ctx.agent.tracker_store
+            owner = await self._bindings.owner(tracker_store, sender_id)
+            if owner is None:
+                return response.json(history_answer([], sender_id, after, paused=False))
+            if owner != identity:
+                logger.warning(
+                    "shop channel: history of %s refused to %s %s",
+                    sender_id,
+                    identity.role,
+                    identity.subject,
+                )
+                return _error(403, "conversation_forbidden")
+            tracker = await tracker_store.retrieve(sender_id)
+            events = list(tracker.events) if tracker is not None else []
+            paused = bool(tracker is not None and tracker.is_paused())
+            return response.json(history_answer(events, sender_id, after, paused))
+
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not origin_allowed(request.headers.get("Origin"), self._origins):
@@ -177,7 +247,7 @@ class ShopInput(InputChannel):
                     status=429,
                     headers={"Retry-After": retry_after_header(wait_s)},
                 )
-            collector = CollectingOutputChannel()
+            collector = ShopOutputChannel()
             try:
                 await on_new_message(
                     UserMessage(
@@ -192,6 +262,13 @@ class ShopInput(InputChannel):
                 logger.exception("shop channel: processing a message of %s failed", sender_id)
                 return _error(503, "unavailable")
             self._bindings.bind(sender_id, identity)
+            if not collector.messages:
+                tracker = await tracker_store.retrieve(sender_id)
+                if tracker is not None and tracker.is_paused():
+                    # Handed off to a person: Rasa logged the message and
+                    # stays silent; the buyer learns that someone will answer.
+                    domain = request.app.ctx.agent.domain
+                    return response.json(waiting_messages(domain, sender_id))
             return response.json(collector.messages)
 
         return hook

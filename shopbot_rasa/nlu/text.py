@@ -11,6 +11,8 @@ folds them into one canonical form:
 * traditional → simplified Chinese with OpenCC (``t2s``);
 * control and format characters dropped (the zero-width joiner of emoji
   sequences kept), every whitespace run folded to one space, ends stripped;
+* a run of one other character cut to three (``啊啊啊啊啊`` → ``啊啊啊``;
+  digits and ASCII letters are kept whole);
 * a run of the same punctuation mark folded to one (``!!!`` → ``!``,
   ``...`` → ``…``).
 
@@ -124,6 +126,19 @@ def _is_punctuation(char: str) -> bool:
     return unicodedata.category(char)[0] == "P" or char in "~^`|"
 
 
+#: Longest run of one character kept (啊啊啊啊啊… → 啊啊啊); digits and ASCII
+#: letters are never folded (order ids and waybills repeat digits).
+MAX_RUN = 3
+
+
+def _is_run(folded: List[Tuple[str, int]], char: str) -> bool:
+    """Whether ``char`` would make a run longer than :data:`MAX_RUN`."""
+    if char.isascii() and char.isalnum():
+        return False
+    tail = folded[-MAX_RUN:]
+    return len(tail) == MAX_RUN and all(kept == char for kept, _ in tail)
+
+
 def normalize(text: str) -> NormalizedText:
     """Normalise a message (see the module docstring); never raises on text.
 
@@ -150,6 +165,8 @@ def normalize(text: str) -> NormalizedText:
             folded[-1] = ("…", folded[-1][1])
             continue
         if _is_punctuation(char) and char == previous:
+            continue
+        if _is_run(folded, char):
             continue
         folded.append((char, origin))
     while folded and folded[-1][0] == " ":

@@ -78,6 +78,8 @@ class FakeRasa:
             return httpx.Response(200, json=PARSES.get(text, {"intent": None, "entities": []}))
         if request.method == "GET" and request.url.path.endswith("/tracker"):
             return httpx.Response(200, json=TRACKER)
+        if request.method == "POST" and request.url.path.endswith("/tracker/events"):
+            return httpx.Response(200, json={"sender_id": "conv-1", "events": None})
         return httpx.Response(404, json={"message": "not found"})
 
 
@@ -355,12 +357,13 @@ async def test_transcript_reads_the_tracker(api: httpx.AsyncClient, rasa: FakeRa
 async def test_openapi_document_describes_every_route(api: httpx.AsyncClient) -> None:
     document = (await api.get("/assist/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {
+    # (The handoff routes' paths: tests/bot/test_handoff_routes.py.)
+    assert {
         "/assist/suggest",
         "/assist/feedback",
         "/assist/figures",
         "/assist/conversations/{conversation_id}/transcript",
-    }
+    } <= set(document["paths"])
     schema = document["components"]["schemas"]["SuggestRequest"]
     assert set(schema["required"]) == {"conversation_id", "buyer_id", "message"}
     event = document["components"]["schemas"]["FeedbackRequest"]["properties"]["event"]

@@ -28,6 +28,7 @@ TABLES = {
     "im_outbox",
     "assist_feedback",
     "evidence_files",
+    "handoffs",
 }
 
 

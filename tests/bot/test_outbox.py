@@ -19,6 +19,7 @@ from bot.outbox import (
     answer,
     claim_next,
     deliver_next,
+    enqueue,
     finish,
     pending_counts,
     process_next,
@@ -243,3 +244,22 @@ def test_a_reply_claimed_by_a_dead_worker_is_delivered_once_by_the_next(
     clock.advance(120)
     assert deliver_next(fresh, SECRET, CALLBACK, platform) is None
     assert len(platform.received) == 1
+
+
+def test_an_agents_messages_are_delivered_in_turn_with_reply_to_null(
+    migrated_url: str, clock: Clock
+) -> None:
+    work = queue(migrated_url, clock)
+    receive(migrated_url, message("m1", text="m1"), now=T0)
+    process_next(work, bot_answer)
+    agent = [{"recipient_id": "im:c1", "text": "您好，我是客服小王", "custom": {"agent": True}}]
+    first = enqueue(migrated_url, "c1", agent, now=T0)
+    second = enqueue(migrated_url, "c1", agent, now=T0)
+    assert first != second  # many agent messages: no unique reply_to to collide on
+    platform = Platform([503])
+    for _ in range(10):
+        deliver_next(work, SECRET, CALLBACK, platform)
+        clock.advance(2)
+    assert [r["reply_to"] for r in platform.received] == ["m1", None, None]
+    assert platform.received[1] == {"conversation_id": "c1", "reply_to": None, "messages": agent}
+    assert pending_counts(migrated_url)["im_outbox"] == 0

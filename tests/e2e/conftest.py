@@ -17,10 +17,13 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from bot.assist.rasa import conversation_path
 from bot.auth import mint_token
 from bot.demo_shop import make_server, serve_in_background
 from bot.devtools import CHROMIUM, CHROMIUM_ARGS, DEMO_ORDERS, Stack, free_port
+from bot.handoffs import record_handoff
 from bot.settings import PROJECT_ROOT as ROOT
+from bot.settings import load_settings
 
 SECRET = "e2e-secret-not-for-production-0123456789"
 #: The IM channel's secret; its fake platform (tests/e2e/test_im_channel.py)
@@ -73,6 +76,45 @@ class Bot:
         assert reply.status_code == 200, reply.text
         messages: List[Dict[str, Any]] = reply.json()
         return messages
+
+    def hand_off(
+        self, sender: str, channel: str = "shop", subject: str = "buyer_001", **summary: Any
+    ) -> int:
+        """Hand a conversation to a person as the dialogue does; return the handoff's id.
+
+        Rasa's tracker is paused through its HTTP API (the action server
+        returns ``ConversationPaused()``) and the handoff recorded with
+        :func:`bot.handoffs.record_handoff`.
+        """
+        reply = httpx.post(
+            f"{self.url}/conversations/{conversation_path(sender)}/tracker/events",
+            params={"token": self.stack.env["SHOPBOT_RASA_TOKEN"]},
+            json={"event": "pause"},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        view = record_handoff(
+            load_settings(self.stack.env),
+            conversation_id=sender,
+            channel=channel,
+            subject=subject,
+            role="buyer",
+            reason="request_human",
+            order_id=summary.get("order", {}).get("order_id"),
+            problem=None,
+            summary=summary,
+        )
+        return view.id
+
+    def agent(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        """Call the agent assistant (the ``assist`` fixture starts it) with the agent token."""
+        return httpx.request(
+            method,
+            f"{self.stack.assist_url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+            timeout=30,
+        )
 
 
 def model_path() -> Path:

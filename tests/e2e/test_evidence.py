@@ -79,7 +79,6 @@ def test_a_photo_reaches_the_claim_and_the_console_abuse_stores_nothing(
     expect(page.locator("#evidence-status")).to_contain_text("1 张凭证", timeout=ANSWER_MS)
     image = page.locator("#evidence img")
     expect(image).to_have_count(1)
-    page.wait_for_function(
-        "document.querySelector('#evidence img').naturalWidth === 2", timeout=10_000
-    )
+    # (Not page.wait_for_function: the console's CSP forbids the eval it polls with.)
+    expect(image).to_have_js_property("naturalWidth", 2, timeout=10_000)
     screenshot(page, "console-evidence", folder="evidence")

@@ -11,6 +11,7 @@ Screenshots go to ``results/tests/widget/``; the browser fixtures are in
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import yaml
@@ -38,6 +39,15 @@ def open_chat(page: Page, shop: str, query: str = "") -> float:
     expect(page.locator(BOT_MESSAGES).first).to_be_visible(timeout=ANSWER_S * 1000)
     first: float = page.evaluate("window.ShopBot.metrics.firstBotMessageMs")
     return first
+
+
+def wait_for(page: Page, expression: str, timeout_s: float) -> None:
+    """Poll a page expression until it is true (the demo page's CSP forbids
+    the eval that ``page.wait_for_function`` needs)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"{expression} stayed false for {timeout_s} s"
+        page.wait_for_timeout(200)
 
 
 def say(page: Page, text: str) -> None:
@@ -193,3 +203,40 @@ def test_a_buyer_sending_too_fast_gets_a_polite_answer_others_do_not(bot: Bot) -
     assert [m["text"] for m in reply.json()] == [domain_text("utter_rate_limited")]
     # Another identity is not held back.
     assert bot.say("rate-other", "在吗", subject="buyer_002")
+
+
+def test_the_agents_reply_reaches_the_widget_during_a_handoff(
+    page: Page, shop: str, bot: Bot, assist: str
+) -> None:
+    open_chat(page, shop)
+    say(page, "在吗")
+    expect(page.locator(BOT_MESSAGES).nth(1)).to_be_visible(timeout=ANSWER_S * 1000)
+    sender: str = page.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('shopbot:'))"
+        ".map(k => JSON.parse(localStorage.getItem(k)).sender)[0]"
+    )
+    handoff_id = bot.hand_off(sender, buyer_said=["在吗"])
+    answers = page.locator(BOT_MESSAGES).count()
+    say(page, "我要投诉")
+    # The channel's waiting answer marks the handoff: the widget starts
+    # fetching the agent's messages (and shows the waiting text, if any).
+    wait_for(page, "window.ShopBot.handedOff()", ANSWER_S)
+    reply = bot.agent("POST", f"/assist/handoffs/{handoff_id}/reply", {"text": "亲，我是客服小王"})
+    assert reply.status_code == 200, reply.text
+    agent = page.locator("#shopbot-widget .msg.bot.agent")
+    expect(agent).to_have_count(1, timeout=30_000)
+    expect(agent).to_contain_text("亲，我是客服小王")
+    expect(agent).to_contain_text("人工客服")
+    screenshot(page, "handoff-agent-reply")
+    # A reload carries on: the agent's reply stays, and is not shown twice.
+    page.reload()
+    expect(agent).to_have_count(1)
+    assert page.evaluate("window.ShopBot.handedOff()")
+
+    assert bot.agent("POST", f"/assist/handoffs/{handoff_id}/release").status_code == 200
+    wait_for(page, "!window.ShopBot.handedOff()", 30)
+    shown = page.locator(BOT_MESSAGES).count()
+    assert shown >= answers + 1
+    say(page, "退货运费谁出")
+    expect(page.locator(BOT_MESSAGES).nth(shown)).to_be_visible(timeout=ANSWER_S * 1000)
+    expect(agent).to_have_count(1)

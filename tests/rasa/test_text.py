@@ -76,3 +76,11 @@ def test_a_span_that_vanishes_has_no_image() -> None:
 def test_simplified_text_keeps_its_length() -> None:
     assert to_simplified("乾淨的衣服") == "干净的衣服"
     assert to_simplified("我要退货 ok") == "我要退货 ok"
+
+
+def test_long_runs_of_one_character_are_cut_but_ids_are_not() -> None:
+    assert normalize_text("啊" * 5000) == "啊啊啊"
+    assert normalize_text("太大了了了了了😀😀😀😀") == "太大了了了😀😀😀"
+    assert (
+        normalize_text("订单2026111000001 运单SF1000000001") == "订单2026111000001 运单SF1000000001"
+    )

@@ -1,11 +1,16 @@
-// shopbot agent console: transcript, suggested replies, order and decision,
-// feedback figures. Talks only to the assistant API of its own origin with the
+// shopbot agent console: the handoff queue, transcript, suggested replies,
+// order and decision, feedback figures; replies to the buyer and release to
+// the bot for the selected handoff. Talks only to the assistant API of its own origin with the
 // agent token (kept in sessionStorage; `#token=...` in the address fills it).
 // Every text from the server or the buyer is shown with textContent.
 (function () {
   "use strict";
   var TOKEN_KEY = "shopbot.agentToken";
-  var state = { token: null, request: null, clicked: null, edited: false, answered: false };
+  var state = {
+    token: null, request: null, clicked: null, edited: false, answered: false,
+    handoff: null, queueTimer: null
+  };
+  var QUEUE_REFRESH_MS = 5000;
   var $ = function (id) { return document.getElementById(id); };
 
   var LABELS = {
@@ -17,7 +22,12 @@
     status: {
       unpaid: "待付款", paid: "已付款", shipped: "已发货", delivered: "已签收",
       completed: "交易成功", closed: "交易关闭"
-    }
+    },
+    reason: {
+      request_human: "买家要求人工", complaint: "投诉", fallback: "机器人未能理解",
+      intervention: "需客服介入", order_not_found: "找不到订单"
+    },
+    channel: { shop: "网页聊天", im: "店铺 IM" }
   };
 
   function chinaDate(iso) {
@@ -66,7 +76,12 @@
       }
       return reply.json().then(function (data) {
         if (!reply.ok) {
-          throw new Error(reply.status === 503 ? "助手暂不可用，请稍后再试" : "请求有误：" + (data.message || reply.status));
+          var known = {
+            409: "该对话已交还机器人，无法再发送",
+            502: "机器人服务暂时不可用，没有做任何更改，请稍后重试",
+            503: data.error === "im_channel_off" ? "店铺 IM 渠道未配置，无法发送" : "助手暂不可用，请稍后再试"
+          };
+          throw new Error(known[reply.status] || "请求有误：" + (data.message || reply.status));
         }
         return data;
       });
@@ -83,6 +98,10 @@
     $("token-form").hidden = true;
     $("signed-in").hidden = false;
     loadFigures();
+    loadQueue();
+    if (state.queueTimer === null) {
+      state.queueTimer = setInterval(loadQueue, QUEUE_REFRESH_MS);
+    }
   }
 
   function feedback(event, extra) {
@@ -114,7 +133,8 @@
       t.lines.forEach(function (line) {
         var li = document.createElement("li");
         li.className = line.role;
-        li.textContent = (line.role === "buyer" ? "买家：" : "机器人：") + line.text;
+        var who = { buyer: "买家：", bot: "机器人：", agent: "人工客服：" }[line.role] || "";
+        li.textContent = who + line.text;
         if (line.role === "buyer") {
           lastBuyer = line.text;
           li.title = "点击作为买家消息";
@@ -299,6 +319,8 @@
       event.preventDefault();
       getSuggestions();
     });
+    $("send").addEventListener("click", sendReply);
+    $("release").addEventListener("click", releaseCase);
     $("ignore").addEventListener("click", function () {
       $("ignore").disabled = true;
       state.answered = true;
@@ -317,6 +339,175 @@
     if (saved && $("conversation").value) { loadTranscript(); loadEvidence($("order").value.trim()); }
   }
 
-  window.ShopBotConsole = { state: state, loadEvidence: loadEvidence };
+  /* ---------- the handoff queue ---------- */
+
+  function text(value) {
+    if (value === null || value === undefined) { return ""; }
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  function evidenceText(evidence) {
+    if (!evidence || typeof evidence !== "object") { return text(evidence); }
+    if (Array.isArray(evidence.needed)) {
+      var uploaded = Array.isArray(evidence.uploaded) ? evidence.uploaded : [];
+      var missing = evidence.needed.filter(function (item) { return uploaded.indexOf(item) < 0; });
+      return (uploaded.length ? "已上传：" + uploaded.map(text).join("、") : "尚未上传") +
+        (missing.length ? "；还缺：" + missing.map(text).join("、") : "；已齐全");
+    }
+    if (Array.isArray(evidence.checklist)) {
+      var items = evidence.checklist.map(function (entry) {
+        return text(entry.item) + (entry.ticked ? "（已上传）" : "（未上传）");
+      });
+      return (evidence.claim_number ? "售后单 " + evidence.claim_number + "：" : "") + items.join("、");
+    }
+    return text(evidence);
+  }
+
+  function decisionText(decision) {
+    if (!decision || typeof decision !== "object") { return text(decision); }
+    var parts = [];
+    if (decision.route_name) { parts.push(decision.route_name); }
+    if (decision.eligible !== undefined) { parts.push(decision.eligible ? "可以申请" : "不可申请"); }
+    if (decision.window_end) {
+      var left = decision.days_left !== undefined && decision.days_left !== null ? "（剩 " + decision.days_left + " 天）" : "";
+      parts.push("截止 " + chinaDate(decision.window_end) + left);
+    }
+    return parts.join("，") || text(decision);
+  }
+
+  function orderText(order, fallbackId) {
+    if (!order || typeof order !== "object") { return order ? text(order) : (fallbackId || ""); }
+    var parts = [];
+    if (order.product) { parts.push(order.product); }
+    if (order.order_id || fallbackId) { parts.push(order.order_id || fallbackId); }
+    if (order.status_name || order.status) { parts.push(order.status_name || LABELS.status[order.status] || order.status); }
+    if (order.price) { parts.push(order.price); }
+    return parts.join(" · ");
+  }
+
+  function claimText(claim) {
+    if (!claim || typeof claim !== "object") { return text(claim); }
+    var parts = [];
+    if (claim.claim_no) { parts.push("售后单 " + claim.claim_no); }
+    if (claim.claim_status) { parts.push(claim.claim_status); }
+    if (claim.next_deadline) { parts.push("下一期限 " + claim.next_deadline + (claim.next_party ? "（" + claim.next_party + "）" : "")); }
+    return parts.join(" · ") || text(claim);
+  }
+
+  // Summary keys shown in their own row, or already shown as the case's columns.
+  var SHOWN_KEYS = ["order", "decision", "claim", "evidence", "buyer_said", "order_id", "problem"];
+
+  function caseItem(handoff) {
+    var summary = handoff.summary || {};
+    var li = document.createElement("li");
+    li.className = "handoff" + (state.handoff && state.handoff.id === handoff.id ? " selected" : "");
+    li.setAttribute("data-handoff", String(handoff.id));
+    li.tabIndex = 0;
+    var title = document.createElement("h3");
+    title.textContent = "#" + handoff.id + " · " + (LABELS.reason[handoff.reason] || handoff.reason) +
+      " · " + (LABELS.channel[handoff.channel] || handoff.channel) + " · " + chinaTime(handoff.created_at);
+    li.appendChild(title);
+    var list = document.createElement("dl");
+    var pairs = [
+      ["买家", handoff.subject],
+      ["订单", orderText(summary.order, handoff.order_id)],
+      ["问题", handoff.problem],
+      ["判定", decisionText(summary.decision)],
+      ["售后单", claimText(summary.claim)],
+      ["凭证", evidenceText(summary.evidence)]
+    ];
+    Object.keys(summary).forEach(function (key) {
+      if (SHOWN_KEYS.indexOf(key) < 0 && summary[key] !== null) { pairs.push([key, text(summary[key])]); }
+    });
+    facts(list, pairs);
+    li.appendChild(list);
+    var said = Array.isArray(summary.buyer_said) ? summary.buyer_said : [];
+    if (said.length) {
+      var quotes = document.createElement("ul");
+      quotes.className = "said";
+      said.forEach(function (line) {
+        var item = document.createElement("li");
+        item.textContent = "买家：" + text(line);
+        quotes.appendChild(item);
+      });
+      li.appendChild(quotes);
+    }
+    li.addEventListener("click", function () { selectCase(handoff); });
+    li.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { selectCase(handoff); }
+    });
+    return li;
+  }
+
+  function showSelected() {
+    var selected = state.handoff;
+    $("send").disabled = !selected;
+    $("release").disabled = !selected;
+    $("case-selected").textContent = selected
+      ? "当前对话：#" + selected.id + "（" + (LABELS.channel[selected.channel] || selected.channel) + "，买家 " + selected.subject + "）"
+      : "从转人工队列选择一个对话后，可以发送回复或交还机器人。";
+    Array.prototype.forEach.call(document.querySelectorAll(".handoff"), function (item) {
+      item.classList.toggle("selected", !!selected && item.getAttribute("data-handoff") === String(selected.id));
+    });
+  }
+
+  function selectCase(handoff) {
+    state.handoff = handoff;
+    $("conversation").value = handoff.conversation_id;
+    $("buyer").value = handoff.subject;
+    $("order").value = handoff.order_id || "";
+    showSelected();
+    loadTranscript();
+    loadEvidence(handoff.order_id || "");
+  }
+
+  function loadQueue() {
+    if (!state.token) { return Promise.resolve(); }
+    return api("GET", "/assist/handoffs").then(function (answer) {
+      var list = $("handoffs");
+      clear(list);
+      answer.handoffs.forEach(function (handoff) { list.appendChild(caseItem(handoff)); });
+      $("handoff-count").textContent = answer.handoffs.length ? "（" + answer.handoffs.length + "）" : "";
+      $("handoff-status").textContent = answer.handoffs.length
+        ? "点击一个对话开始处理（每 5 秒刷新）。"
+        : "没有等待人工处理的对话（每 5 秒刷新）。";
+      if (state.handoff && !answer.handoffs.some(function (h) { return h.id === state.handoff.id; })) {
+        state.handoff = null;
+      }
+      showSelected();
+    }, function (e) { notice(e.message); });
+  }
+
+  function sendReply() {
+    var selected = state.handoff;
+    var reply = $("reply").value.replace(/^\s+|\s+$/g, "");
+    if (!selected) { return Promise.resolve(); }
+    if (!reply) { notice("请输入回复内容"); return Promise.resolve(); }
+    $("send").disabled = true;
+    return api("POST", "/assist/handoffs/" + selected.id + "/reply", { text: reply }).then(function () {
+      notice("已发送给买家");
+      $("reply").value = "";
+      state.clicked = null;
+      return loadTranscript();
+    }, function (e) {
+      notice(e.message);
+    }).then(showSelected);
+  }
+
+  function releaseCase() {
+    var selected = state.handoff;
+    if (!selected) { return Promise.resolve(); }
+    $("release").disabled = true;
+    return api("POST", "/assist/handoffs/" + selected.id + "/release").then(function () {
+      notice("已交还机器人：#" + selected.id);
+      state.handoff = null;
+      return loadQueue();
+    }, function (e) {
+      notice(e.message);
+      showSelected();
+    });
+  }
+
+  window.ShopBotConsole = { state: state, loadEvidence: loadEvidence, loadQueue: loadQueue };
   document.addEventListener("DOMContentLoaded", init);
 })();

@@ -14,12 +14,19 @@
  * when the server is down (reconnect after a restart) and renders every text
  * with textContent (a buyer typing <script> sees text). No dependencies.
  *
+ * Human handoff: when the bot hands the conversation to a person (a message
+ * with custom {"handoff": true}), the widget fetches what the agent writes
+ * from GET /webhooks/shop/history?sender=...&after=<cursor> (same token) every
+ * few seconds, and shows the agent's messages (agent: true). It stops when the
+ * history says the conversation was released, when the bot answers a message
+ * again without the handoff mark, or after 30 minutes; a reload carries on.
+ *
  * With data-evidence-url, a 📎 button uploads evidence photos (JPEG/PNG/WebP)
  * for the order last named in the conversation (POST <url>?order=ID, the
  * image as the body, Bearer JWT); the server's Chinese answer is shown, and
  * the photo as a thumbnail until the page is reloaded.
  *
- * Public API: window.ShopBot.open(), .close(), .clear(), .metrics
+ * Public API: window.ShopBot.open(), .close(), .clear(), .handedOff(), .metrics
  * (firstBotMessageMs: performance.now() when the first bot message showed).
  */
 (function () {
@@ -46,17 +53,21 @@
     attach: '上传凭证',
     attached: '📎 上传了凭证图片',
     needOrder: '请先在对话中选择或输入订单号，再上传凭证图片。',
-    uploadFailed: '凭证上传失败，请检查网络后重试。'
+    uploadFailed: '凭证上传失败，请检查网络后重试。',
+    agent: '人工客服'
   };
   var EVIDENCE_TYPES = 'image/jpeg,image/png,image/webp';
   var ORDER_ID = /(?:^|\D)(AS\d{1,32}|\d{10,32})(?!\d)/g;
   var MAX_HISTORY = 200;
   var MAX_INPUT = 2000;
   var RETRY_MS = [1000, 2000, 4000, 8000];
+  var POLL_MS = 3000;
+  var HANDOFF_MAX_MS = 30 * 60 * 1000;
 
   var base = new URL(script.src, window.location.href).origin;
   var endpoint = base + '/webhooks/shop/webhook';
   var health = base + '/webhooks/shop/';
+  var historyUrl = base + '/webhooks/shop/history';
   var token = script.getAttribute('data-token') || '';
   var evidenceUrl = script.getAttribute('data-evidence-url') || '';
   var thumbnails = {};
@@ -68,6 +79,7 @@
   var busy = false;
   var composing = false;
   var retries = 0;
+  var pollTimer = null;
 
   /* ---------- state ---------- */
 
@@ -125,6 +137,8 @@
     '.msg{max-width:85%;padding:9px 12px;border-radius:10px;line-height:1.5;white-space:pre-wrap;',
     'word-break:break-word;overflow-wrap:anywhere;}',
     '.msg.bot{align-self:flex-start;background:#fff;border-top-left-radius:2px;}',
+    '.msg.bot.agent{border-left:3px solid #ff5000;}',
+    '.msg .who{display:block;color:#ff5000;font-size:12px;margin-bottom:2px;}',
     '.msg.user{align-self:flex-end;background:#ffe0cc;border-top-right-radius:2px;}',
     '.msg.user.pending{opacity:.6;}',
     '.msg.note{align-self:center;background:transparent;color:#888;font-size:12px;}',
@@ -216,6 +230,11 @@
   function renderMessage(message, index) {
     var bubble = el('div', 'msg ' + message.from, message.text || '');
     bubble.setAttribute('aria-label', message.from === 'user' ? TEXT.you : TEXT.bot);
+    if (message.agent) {
+      bubble.className += ' agent';
+      bubble.setAttribute('aria-label', TEXT.agent);
+      bubble.insertBefore(el('span', 'who', TEXT.agent), bubble.firstChild);
+    }
     if (message.pending) { bubble.className += ' pending'; }
     if (message.thumb && thumbnails[message.thumb]) {
       var image = el('img');
@@ -275,14 +294,100 @@
     });
   }
 
-  function showBotMessages(messages) {
-    (Array.isArray(messages) ? messages : []).forEach(function (m) {
+  function isHandoff(m) {
+    return !!(m && m.custom && typeof m.custom === 'object' && m.custom.handoff === true);
+  }
+
+  // kind: 'agent' (fetched from the history), 'limited' (a rate-limit answer)
+  // or undefined (the bot's answer to a message).
+  function showBotMessages(messages, kind) {
+    var list = Array.isArray(messages) ? messages : [];
+    list.forEach(function (m) {
+      if (!m || typeof m !== 'object') { return; }
       var buttons = Array.isArray(m.buttons) ? m.buttons.map(function (b) {
         return { title: String(b.title || ''), payload: String(b.payload || '') };
       }) : [];
       if (m.text || buttons.length) {
-        state.messages.push({ from: 'bot', text: m.text ? String(m.text) : '', buttons: buttons });
+        var shown = { from: 'bot', text: m.text ? String(m.text) : '', buttons: buttons };
+        if (kind === 'agent') { shown.agent = true; }
+        state.messages.push(shown);
       }
+    });
+    if (kind) { return; }
+    if (list.some(isHandoff)) {
+      startHandoff();
+    } else if (list.length && state.handoff) {
+      // The bot answers again: an agent released the conversation.
+      stopHandoff();
+    }
+  }
+
+  /* ---------- human handoff: fetch the agent's messages ---------- */
+
+  function startHandoff() {
+    if (!state.handoff) {
+      state.handoff = { since: Date.now() };
+      saveState();
+    }
+    schedulePoll(0);
+  }
+
+  function stopHandoff() {
+    state.handoff = null;
+    saveState();
+    if (pollTimer !== null) {
+      window.clearTimeout(pollTimer);
+      pollTimer = null;
+    }
+  }
+
+  function schedulePoll(delay) {
+    if (pollTimer !== null) { window.clearTimeout(pollTimer); }
+    pollTimer = window.setTimeout(function () {
+      pollTimer = null;
+      poll();
+    }, delay);
+  }
+
+  function poll() {
+    if (!state.handoff) { return; }
+    if (Date.now() - state.handoff.since > HANDOFF_MAX_MS) {
+      stopHandoff();
+      return;
+    }
+    var query = '?sender=' + encodeURIComponent(state.sender);
+    if (typeof state.historyCursor === 'number') {
+      query += '&after=' + encodeURIComponent(String(state.historyCursor));
+    }
+    window.fetch(historyUrl + query, {
+      method: 'GET',
+      mode: 'cors',
+      credentials: 'omit',
+      cache: 'no-store',
+      headers: { 'Authorization': 'Bearer ' + token }
+    }).then(function (reply) {
+      if (reply.status === 401 || reply.status === 403) {
+        stopHandoff();
+        return null;
+      }
+      if (!reply.ok) { throw new Error('history ' + reply.status); }
+      return reply.json();
+    }).then(function (body) {
+      if (!body || !state.handoff) { return; }
+      var agentMessages = (Array.isArray(body.messages) ? body.messages : []).filter(function (m) {
+        return m && m.agent === true;
+      });
+      if (typeof body.cursor === 'number') { state.historyCursor = body.cursor; }
+      showBotMessages(agentMessages, 'agent');
+      if (body.paused === false) {
+        stopHandoff();
+      } else {
+        saveState();
+        schedulePoll(POLL_MS);
+      }
+      render();
+    }).catch(function () {
+      if (state.handoff) { schedulePoll(POLL_MS); }
     });
   }
 
@@ -321,7 +426,7 @@
       queue.shift();
       if (item.message) { item.message.pending = false; }
       if (result.status === 200 || result.status === 429) {
-        showBotMessages(result.body);
+        showBotMessages(result.body, result.status === 429 ? 'limited' : undefined);
       } else if (result.status === 401) {
         queue = [];
         state.messages.push({ from: 'note', text: TEXT.expired });
@@ -454,6 +559,7 @@
       close();
     }
     pump();
+    if (state.handoff) { schedulePoll(0); }
   }
 
   window.ShopBot = {
@@ -461,8 +567,10 @@
     metrics: metrics,
     open: open,
     close: close,
+    handedOff: function () { return !!state.handoff; },
     clear: function () {
       queue = [];
+      stopHandoff();
       state = { sender: newConversationId(), messages: [], open: !panel.hidden };
       saveState();
       render();
