@@ -48,9 +48,10 @@ from typing import (
     Literal,
     Optional,
     Sequence,
+    Union,
 )
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy import delete
 
 from bot.auth import mint_token
@@ -100,7 +101,9 @@ class Expectation(_Strict):
     """What one turn's replies must (not) hold.
 
     Attributes:
-        contains: Facts that must all appear in the joined reply texts.
+        contains: Facts that must all appear in the joined reply texts; a
+            fact given as a list is met by any one of its wordings
+            (``[还剩0天, 最后一天]``).
         not_contains: Facts that must not appear there.
         rule_ids: Rule ids that must all be in the replies' ``custom.rule_ids``.
         buttons: Whether the replies carry quick-reply buttons.
@@ -110,7 +113,7 @@ class Expectation(_Strict):
         handoff: Whether a reply carries ``custom.handoff: true``.
     """
 
-    contains: List[Text] = Field(default_factory=list)
+    contains: List[Union[Text, List[Text]]] = Field(default_factory=list)
     not_contains: List[Text] = Field(default_factory=list)
     rule_ids: List[Text] = Field(default_factory=list)
     buttons: Optional[bool] = None
@@ -169,31 +172,21 @@ class ScenarioFile(_Strict):
     Attributes:
         path: Where it was read from.
         today: The pinned date of the action server (``SHOPBOT_TODAY``).
-        imported_at: When the fixtures are imported: the importer dates the
-            fixture claims' status events then (the seller signed a return
-            on that day). Default: noon of ``today``, China time.
         fixtures: Import data (shops, buyers, orders, claims).
         scenarios: The conversations.
     """
 
     path: Path
     today: date
-    imported_at: Optional[datetime] = None
     fixtures: Dict[str, Any]
     scenarios: List[Scenario] = Field(min_length=1)
 
-    @field_validator("imported_at")
-    @classmethod
-    def _aware(cls, value: Optional[datetime]) -> Optional[datetime]:
-        """Refuse a time without its offset (``+08:00``)."""
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("needs a UTC offset, as 2026-11-10T12:00:00+08:00")
-        return value
-
     def import_time(self) -> datetime:
-        """Return the moment the fixtures are imported at."""
-        if self.imported_at is not None:
-            return self.imported_at
+        """Return the import's "current time": noon of ``today``, China time.
+
+        The importer refuses timestamps more than a day after it, so the
+        fixtures live in the pinned world, whatever the real clock says.
+        """
         return datetime.combine(self.today, IMPORT_TIME_OF_DAY, tzinfo=SHOP_TZ)
 
     def fixture_orders(self) -> List[Dict[str, str]]:
@@ -335,11 +328,17 @@ def reply_payloads(messages: Sequence[Dict[str, Any]]) -> List[str]:
     ]
 
 
+def _appears(fact: Union[str, List[str]], text: str) -> bool:
+    """Whether the fact, or one of its wordings, is in the text."""
+    wordings = [fact] if isinstance(fact, str) else fact
+    return any(wording in text for wording in wordings)
+
+
 def check_turn(expect: Expectation, messages: Sequence[Dict[str, Any]]) -> List[str]:
     """Return what is wrong with one turn's replies (empty: the turn passed)."""
     problems: List[str] = []
     text = reply_text(messages)
-    missing = [fact for fact in expect.contains if fact not in text]
+    missing = [fact for fact in expect.contains if not _appears(fact, text)]
     if missing:
         problems.append(f"contains: missing {missing}")
     forbidden = [fact for fact in expect.not_contains if fact in text]
