@@ -7,7 +7,9 @@ scenario on a database holding just its file's fixtures, and prints PASS/FAIL
 per scenario (the failing turn: expected vs got) and the latency of every
 turn: median, p95, p99 and max. The target of issue 5 is p99 < 300 ms with
 one conversation at a time; it is printed, not asserted. Exit code 1 when any
-scenario fails, 2 when a file cannot be read or the model is missing.
+scenario fails (a scenario marked ``known_issue`` is KNOWN when it fails and
+FIXED, a failure, when it passes), 2 when a file cannot be read or the model
+is missing.
 """
 
 from __future__ import annotations
@@ -61,10 +63,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="shopbot-scenarios-") as scratch:
         workdir = args.workdir or Path(scratch)
         results: List[ScenarioResult] = run_files(files, args.model, workdir, send, report)
-    failed = [result for result in results if not result.passed]
+    failed = [result for result in results if not result.ok]
+    known = [result for result in results if result.status == "KNOWN"]
     seconds = [turn.seconds for result in results for turn in result.turns]
     print(Latency.of(seconds).describe() + " (target: p99 < 300 ms, one conversation alone)")
-    print(f"scenarios: {len(results) - len(failed)} passed, {len(failed)} failed")
+    passed = len(results) - len(failed) - len(known)
+    print(f"scenarios: {passed} passed, {len(failed)} failed, {len(known)} known issues")
     return 1 if failed else 0
 
 

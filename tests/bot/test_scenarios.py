@@ -335,6 +335,33 @@ def test_an_http_error_fails_the_turn_and_ends_the_scenario(
     assert result.turns[0].problems == ["HTTP 429 from the shop channel"]
 
 
+def test_a_known_issue_fails_as_known_and_passes_as_fixed(tmp_path: Path, schema_url: str) -> None:
+    parsed, settings = scenario_setup(tmp_path, schema_url)
+    marked = parsed.scenarios[0].model_copy(update={"known_issue": "the bot is wrong"})
+    fixed = run_scenario(
+        parsed, marked, url=URL, secret=SECRET, settings=settings, send=FakeBot(settings)
+    )
+    assert (fixed.status, fixed.ok) == ("FIXED", False)
+    assert "remove known_issue" in fixed.describe()
+
+    failing = marked.model_copy(update={"claim": "none"})
+    known = run_scenario(
+        parsed, failing, url=URL, secret=SECRET, settings=settings, send=FakeBot(settings)
+    )
+    assert (known.status, known.ok) == ("KNOWN", True)
+    assert known.describe().splitlines()[1] == "    known issue: the bot is wrong"
+
+    plain = run_scenario(
+        parsed,
+        failing.model_copy(update={"known_issue": None}),
+        url=URL,
+        secret=SECRET,
+        settings=settings,
+        send=FakeBot(settings),
+    )
+    assert (plain.status, plain.ok) == ("FAIL", False)
+
+
 def test_the_seller_token_carries_the_seller_role(tmp_path: Path, schema_url: str) -> None:
     parsed, settings = scenario_setup(tmp_path, schema_url)
     roles: List[str] = []
