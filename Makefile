@@ -16,7 +16,7 @@ FILE ?= tests/scenarios/
 export NLU_MIN_ACCURACY
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse scenarios
+.PHONY: help run test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse bench-im scenarios
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-widget: train ## benchmark: web widget, page load to first bot message in 
 
 bench-assist: train ## benchmark: agent assistant, median and p99 latency of /assist/suggest (N=200)
 	@.venv/bot/bin/python scripts/bench_assist.py -n $${N:-200}
+
+bench-im: train ## benchmark: IM channel, webhook ack and reply-at-callback latency vs a bare Rasa turn (N=100)
+	@.venv/bot/bin/python scripts/bench_im.py -n $${N:-100}
 
 bench-parse: train ## benchmark: /model/parse latency of the trained model (N=300)
 	@.venv/rasa/bin/python scripts/bench_parse.py -n $${N:-300}

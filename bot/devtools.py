@@ -6,26 +6,35 @@ Command line (``python -m bot.devtools ...``)::
 
 :class:`Stack` starts the real action server and Rasa server on free ports
 (and, on demand, the agent assistant), as the end-to-end tests and the
-benchmarks need them. Nothing here is used by the bot itself.
+benchmarks need them; :class:`FakeImPlatform` is a store IM platform's
+callback endpoint for them; :func:`shop_turns` times turns of the ``shop``
+channel. Nothing here is used by the bot itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+import httpx
+
+from bot.im_protocol import SignatureError, verify
 from bot.settings import PROJECT_ROOT
 
 #: The demo orders and the day they are dated around.
@@ -73,6 +82,132 @@ def percentile(values: Sequence[float], share: float) -> float:
     """Return the nearest-rank percentile of ``values`` (0 < share <= 1)."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered)) - 1))]
+
+
+def latency_summary(latencies: Sequence[float]) -> Dict[str, float]:
+    """Return the median, 95th and 99th percentile of latencies in ms, rounded."""
+    return {
+        "median_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(percentile(latencies, 0.95), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+    }
+
+
+def shop_turns(client: httpx.Client, url: str, token: str, text: str, n: int) -> List[float]:
+    """Send ``text`` ``n`` times on the ``shop`` channel; return ms per turn.
+
+    One conversation per 10 turns; each turn must get an answer.
+
+    Args:
+        client: The HTTP client.
+        url: The Rasa server's base URL.
+        token: A buyer token.
+        text: The buyer's message.
+        n: How many turns.
+    """
+    latencies = []
+    for index in range(n):
+        body = {"sender": f"bench-{text[:2]}-{index // 10}", "message": text}
+        started = time.perf_counter()
+        reply = client.post(
+            f"{url}/webhooks/shop/webhook", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        reply.raise_for_status()
+        if not reply.json():
+            raise RuntimeError(f"no answer to {text!r}")
+    return latencies
+
+
+class FakeImPlatform:
+    """A store IM platform's callback endpoint on a fixed port.
+
+    It checks every delivery's signature (401 when wrong), refuses the first
+    ``reject`` ones with 503 and records the accepted ones in arrival order,
+    with their arrival time (``time.perf_counter``).
+
+    Args:
+        port: Where it listens (127.0.0.1).
+        secret: The IM secret the deliveries are signed with.
+        path: The callback's path.
+    """
+
+    def __init__(self, port: int, secret: str, path: str = "/im/callback") -> None:
+        self.port = port
+        self.secret = secret
+        self.path = path
+        self.reject = 0
+        self.accepted: List[Dict[str, Any]] = []
+        self.arrived: Dict[str, float] = {}
+        self.refused = 0
+        self.badly_signed = 0
+        self._lock = threading.Condition()
+        self._server: Optional[ThreadingHTTPServer] = None
+
+    @property
+    def url(self) -> str:
+        """The callback URL (``SHOPBOT_IM_CALLBACK_URL``)."""
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def start(self, reject: int = 0) -> FakeImPlatform:
+        """Listen (again), refusing the first ``reject`` deliveries."""
+        self.reject = reject
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = platform.record(self.path, dict(self.headers.items()), body)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def record(self, path: str, headers: Mapping[str, str], body: bytes) -> int:
+        """Check and record one delivery; return the HTTP status to answer."""
+        arrived = time.perf_counter()
+        with self._lock:
+            try:
+                verify(self.secret, headers, body)
+            except SignatureError:
+                self.badly_signed += 1
+                return 401
+            if path != self.path:
+                return 404
+            if self.reject > 0:
+                self.reject -= 1
+                self.refused += 1
+                return 503
+            reply = json.loads(body)
+            self.accepted.append(reply)
+            self.arrived.setdefault(str(reply.get("reply_to")), arrived)
+            self._lock.notify_all()
+            return 200
+
+    def wait_for(self, reply_to: str, timeout_s: float) -> Optional[float]:
+        """Wait until the reply to ``reply_to`` arrived; return its arrival time."""
+        with self._lock:
+            self._lock.wait_for(lambda: reply_to in self.arrived, timeout=timeout_s)
+            return self.arrived.get(reply_to)
+
+    def replies_to(self, conversation: str) -> List[str]:
+        """Return the ``reply_to`` of the accepted replies of a conversation, in order."""
+        with self._lock:
+            return [r["reply_to"] for r in self.accepted if r["conversation_id"] == conversation]
+
+    def stop(self) -> None:
+        """Stop listening (deliveries then fail to connect)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 def bench_arguments(

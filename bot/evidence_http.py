@@ -62,6 +62,8 @@ STATUS = {
 }
 #: Longest order id or claim number accepted in the query.
 MAX_REFERENCE_LENGTH = 64
+#: Largest evidence file id looked up (a 32-bit integer column): beyond, 404.
+MAX_FILE_ID = 2**31 - 1
 
 
 class MessagesError(ValueError):
@@ -207,7 +209,10 @@ def evidence_routes(
         )
 
     async def one_file(request: Request) -> Response:
-        found = await run_in_threadpool(evidence_file, settings, request.path_params["file_id"])
+        file_id = request.path_params["file_id"]
+        found = None
+        if file_id <= MAX_FILE_ID:
+            found = await run_in_threadpool(evidence_file, settings, file_id)
         if found is None:
             return JSONResponse({"error": "not_found", "message": "no such evidence file"}, 404)
         view, path = found
@@ -229,6 +234,8 @@ def evidence_routes(
 
 __all__ = [
     "CODES",
+    "MAX_FILE_ID",
+    "MAX_REFERENCE_LENGTH",
     "MESSAGES_FILE",
     "STATUS",
     "MessagesError",

@@ -12,7 +12,11 @@ Signatures are compared in constant time.
 
 An inbound message is ``{"msg_id", "conversation_id", "buyer_id", "text"}``;
 a reply is ``{"conversation_id", "reply_to", "messages": [...]}``. See
-``shared/spec/interfaces.md``.
+``shared/spec/interfaces.md``. Between shopbot's own processes (the channel's
+hand-over to the IM worker, the worker's call back to the channel) a message
+may also carry ``"rate_limit"``: :data:`RATE_NOTICE` or :data:`RATE_DROP`,
+set by the channel for a message over its buyer's rate limit; it is never
+read from the platform's body.
 
 Only the standard library is used and the syntax is that of Python 3.10, so
 the Rasa-side channel shares this module with the delivery worker.
@@ -39,6 +43,12 @@ MAX_ID_LENGTH = 128
 #: Rasa sender ids of IM conversations start with this (``im:<conversation_id>``);
 #: the ``shop`` channel refuses them, so the two channels never share one.
 IM_SENDER_PREFIX = "im:"
+#: Rate-limit mark: over the limit, answer with the rate-limit notice (not the bot).
+RATE_NOTICE = "notice"
+#: Rate-limit mark: over the limit, keep for de-duplication and never answer.
+RATE_DROP = "drop"
+#: The marks a message may carry between shopbot's processes.
+RATE_MARKS = (RATE_NOTICE, RATE_DROP)
 
 
 class SignatureError(Exception):
@@ -139,16 +149,22 @@ class InboundMessage:
         conversation_id: The platform's conversation.
         buyer_id: The buyer who wrote it (the conversation's identity).
         text: What the buyer wrote (unbounded here; channels clip it).
+        rate_limit: None, or :data:`RATE_NOTICE` / :data:`RATE_DROP` when the
+            channel found the buyer over the rate limit (set by shopbot only).
     """
 
     msg_id: str
     conversation_id: str
     buyer_id: str
     text: str
+    rate_limit: Optional[str] = None
 
     def to_json(self) -> bytes:
-        """Return the message as the JSON body of the protocol."""
-        return json.dumps(asdict(self), ensure_ascii=False).encode("utf-8")
+        """Return the message as the JSON body of the protocol (no mark when None)."""
+        data = asdict(self)
+        if self.rate_limit is None:
+            del data["rate_limit"]
+        return json.dumps(data, ensure_ascii=False).encode("utf-8")
 
 
 def _id_field(body: Mapping[str, Any], name: str) -> Optional[str]:
@@ -161,15 +177,20 @@ def _id_field(body: Mapping[str, Any], name: str) -> Optional[str]:
     return value
 
 
-def parse_inbound(raw: bytes) -> Tuple[Optional[InboundMessage], Optional[str]]:
+def parse_inbound(
+    raw: bytes, marks: bool = False
+) -> Tuple[Optional[InboundMessage], Optional[str]]:
     """Validate an inbound message body.
 
     Args:
         raw: The request body.
+        marks: Read the ``rate_limit`` mark too: only for bodies shopbot's own
+            processes sent (the platform's ``rate_limit``, if any, is ignored).
 
     Returns:
         ``(message, None)`` when valid, else ``(None, error_code)`` with a
-        code such as ``invalid_json`` or ``invalid_msg_id``.
+        code such as ``invalid_json``, ``invalid_msg_id`` or
+        ``invalid_rate_limit``.
     """
     if len(raw) > MAX_BODY_BYTES:
         return None, "body_too_large"
@@ -188,7 +209,10 @@ def parse_inbound(raw: bytes) -> Tuple[Optional[InboundMessage], Optional[str]]:
     text = body.get("text")
     if not isinstance(text, str):
         return None, "invalid_text"
-    return InboundMessage(text=text, **ids), None
+    mark = body.get("rate_limit") if marks else None
+    if mark is not None and mark not in RATE_MARKS:
+        return None, "invalid_rate_limit"
+    return InboundMessage(text=text, rate_limit=mark, **ids), None
 
 
 def reply_body(
@@ -222,6 +246,9 @@ __all__ = [
     "CLOCK_WINDOW_S",
     "IM_SENDER_PREFIX",
     "MAX_BODY_BYTES",
+    "RATE_DROP",
+    "RATE_MARKS",
+    "RATE_NOTICE",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "InboundMessage",

@@ -4,8 +4,9 @@ One process (Python 3.11, the bot environment) that owns the IM channel's
 queues (:mod:`bot.outbox`):
 
 * ``POST /inbox``: the Rasa-side ``im`` channel hands over a verified
-  platform message, signed with the IM secret; it is stored once per
-  ``msg_id`` and acknowledged (``{"status": "accepted" | "duplicate"}``).
+  platform message, signed with the IM secret, with its rate-limit mark when
+  the buyer is over the limit; it is stored once per ``msg_id`` and
+  acknowledged (``{"status": "accepted" | "duplicate"}``).
 * a processing loop asks the Rasa server for the answer of each stored
   message (``POST /webhooks/im/process``), one at a time per conversation,
   and queues the reply in the outbox in the same transaction;
@@ -115,7 +116,7 @@ class ImWorker:
         except SignatureError as exc:
             logger.info("im worker: refused a hand-over: signature %s", exc.reason)
             return 401, {"error": f"signature_{exc.reason}"}
-        message, problem = parse_inbound(body)
+        message, problem = parse_inbound(body, marks=True)
         if message is None:
             return 400, {"error": problem or "invalid_body"}
         if not receive(self.queue.url, message):

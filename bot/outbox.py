@@ -17,6 +17,11 @@ Both are database tables (:class:`~bot.db.models.ImInbox`,
 * **Never lost**: a row is marked done only after its work succeeded (the
   bot's answer stored in the outbox in the same transaction, or a 2xx from
   the platform).
+* **Rate limited**: a message the channel marked over its buyer's rate limit
+  is stored like any other (so its retries are duplicates); one marked
+  :data:`~bot.im_protocol.RATE_DROP` is stored done and never answered, one
+  marked :data:`~bot.im_protocol.RATE_NOTICE` is answered, in its turn, with
+  the channel's rate-limit notice instead of the bot.
 
 :func:`process_next` answers one inbound message (through a callable that
 asks the Rasa server) and :func:`deliver_next` delivers one reply (through a
@@ -36,7 +41,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db.models import IM_ERROR_MAX_LENGTH, ImInbox, ImOutbox, ImQueueMixin
 from bot.db.session import session_scope
-from bot.im_protocol import InboundMessage, reply_body, signed_headers
+from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, reply_body, signed_headers
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,8 @@ Row = TypeVar("Row", ImInbox, ImOutbox)
 Post = Callable[[str, bytes, Mapping[str, str]], int]
 #: Asks the bot to answer a message: ``message -> (HTTP status, messages)``.
 Ask = Callable[[InboundMessage], Tuple[int, Optional[List[Dict[str, Any]]]]]
+#: ``last_error`` of a message stored done because its buyer was over the rate limit.
+RATE_LIMITED = "rate_limited"
 #: HTTP statuses of the Rasa side that retrying cannot fix: the message is
 #: malformed (400), its conversation belongs to someone else (403) or it is
 #: too large (413). Anything else (5xx, no answer) is retried.
@@ -100,13 +107,16 @@ def receive(url: str, message: InboundMessage, now: Optional[datetime] = None) -
 
     Args:
         url: The database URL.
-        message: The message (text already clipped by the channel).
+        message: The message (text already clipped by the channel), with the
+            channel's rate-limit mark if any.
         now: When it arrived; the current time by default.
 
     Returns:
-        True when it was new and is now queued, False for a duplicate.
+        True when it was new and is now stored (queued, or done at once when
+        marked :data:`~bot.im_protocol.RATE_DROP`), False for a duplicate.
     """
     moment = now or utc_now()
+    dropped = message.rate_limit == RATE_DROP
     try:
         with session_scope(url) as session:
             seen = session.scalar(select(ImInbox.id).where(ImInbox.msg_id == message.msg_id))
@@ -118,9 +128,12 @@ def receive(url: str, message: InboundMessage, now: Optional[datetime] = None) -
                     conversation_id=message.conversation_id,
                     buyer_id=message.buyer_id,
                     text=message.text,
+                    rate_limited=message.rate_limit is not None,
                     created_at=moment,
                     attempts=0,
                     next_attempt_at=moment,
+                    done_at=moment if dropped else None,
+                    last_error=RATE_LIMITED if dropped else None,
                 )
             )
     except IntegrityError:
@@ -304,7 +317,13 @@ def process_next(queue: Queue, ask: Ask) -> Optional[str]:
     row = claim_next(queue, ImInbox)
     if row is None:
         return None
-    message = InboundMessage(row.msg_id, row.conversation_id, row.buyer_id, row.text)
+    message = InboundMessage(
+        row.msg_id,
+        row.conversation_id,
+        row.buyer_id,
+        row.text,
+        rate_limit=RATE_NOTICE if row.rate_limited else None,
+    )
     status, messages = ask(message)
     if status == 200 and messages is not None:
         answer(queue, row, messages)
@@ -370,6 +389,7 @@ def pending_counts(url: str) -> Dict[str, int]:
 
 __all__ = [
     "PERMANENT_STATUSES",
+    "RATE_LIMITED",
     "Ask",
     "Backoff",
     "Post",

@@ -16,41 +16,14 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Dict, List
 
 import httpx
 
 from bot.auth import mint_token
-from bot.devtools import Stack, bench_arguments, percentile
+from bot.devtools import Stack, bench_arguments, latency_summary, shop_turns
 
 SECRET = "bench-secret-not-for-production-0123456789"  # noqa: S105 - local benchmark
-
-
-def timed_turns(client: httpx.Client, url: str, token: str, text: str, n: int) -> List[float]:
-    """Send ``text`` ``n`` times (one conversation each 10 turns); return ms per turn."""
-    latencies = []
-    for index in range(n):
-        body = {"sender": f"bench-{text[:2]}-{index // 10}", "message": text}
-        started = time.perf_counter()
-        reply = client.post(
-            f"{url}/webhooks/shop/webhook", json=body, headers={"Authorization": f"Bearer {token}"}
-        )
-        latencies.append((time.perf_counter() - started) * 1000)
-        reply.raise_for_status()
-        if not reply.json():
-            raise RuntimeError(f"no answer to {text!r}")
-    return latencies
-
-
-def summary(latencies: List[float]) -> Dict[str, float]:
-    """Median, 95th and 99th percentile in ms."""
-    return {
-        "median_ms": round(statistics.median(latencies), 2),
-        "p95_ms": round(percentile(latencies, 0.95), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
-    }
 
 
 def main() -> int:
@@ -64,10 +37,10 @@ def main() -> int:
     try:
         token = mint_token(SECRET, "buyer_001", ttl_seconds=3600)
         with httpx.Client(timeout=60) as client:
-            timed_turns(client, stack.url, token, "在吗", 20)  # warm-up
-            timed_turns(client, stack.url, token, "我的订单2026111000001的衣服太大了", 20)
-            bare = timed_turns(client, stack.url, token, "在吗", args.n)
-            action = timed_turns(
+            shop_turns(client, stack.url, token, "在吗", 20)  # warm-up
+            shop_turns(client, stack.url, token, "我的订单2026111000001的衣服太大了", 20)
+            bare = shop_turns(client, stack.url, token, "在吗", args.n)
+            action = shop_turns(
                 client, stack.url, token, "我的订单2026111000001的衣服太大了", args.n
             )
         memory = stack.rss_kib()
@@ -75,8 +48,8 @@ def main() -> int:
         stack.stop()
     result = {
         "turns_per_kind": args.n,
-        "bare_rasa_turn": summary(bare),
-        "custom_action_turn": summary(action),
+        "bare_rasa_turn": latency_summary(bare),
+        "custom_action_turn": latency_summary(action),
         "ratio_median": round(statistics.median(action) / statistics.median(bare), 2),
         "startup_s": {name: round(value, 1) for name, value in stack.startup_seconds.items()},
         "rss_mib": {name: round(kib / 1024, 1) for name, kib in memory.items()},

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -313,7 +314,10 @@ class ImInbox(ImQueueMixin, Base):
     """A buyer message received from the IM platform, to be answered once.
 
     The unique ``msg_id`` is the de-duplication of the platform's retries;
-    it holds across restarts because it lives in the database.
+    it holds across restarts because it lives in the database. A message
+    over its buyer's rate limit is ``rate_limited``: it is answered with the
+    rate-limit notice instead of the bot, or, when the buyer already got the
+    notice, stored done (``last_error`` ``rate_limited``) and never answered.
     """
 
     __tablename__ = "im_inbox"
@@ -325,6 +329,7 @@ class ImInbox(ImQueueMixin, Base):
     msg_id: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
     buyer_id: Mapped[str] = mapped_column(String(IM_ID_MAX_LENGTH))
     text: Mapped[str] = mapped_column(Text)
+    rate_limited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def __repr__(self) -> str:
         """Return a short debugging representation (never the text)."""

@@ -19,6 +19,14 @@ delivers to ``SHOPBOT_IM_CALLBACK_URL``. Asked twice about the same
 ``msg_id`` (the worker died before storing the answer), it answers from the
 conversation's history instead of running the message again.
 
+Each buyer (the platform's ``buyer_id``) may send ``SHOPBOT_RATE_LIMIT``
+messages (:class:`BuyerRateLimit`). Beyond, the webhook still acknowledges
+with 200 (the platform must not retry) and the worker still stores the
+message (its retries stay duplicates), but the bot does not process it: the
+first such message of a window is answered, through the worker and the
+outbox like any reply, with the ``utter_rate_limited`` response of the
+domain; the others get no reply. One log line per buyer and window says so.
+
 Without ``SHOPBOT_IM_SECRET`` and ``SHOPBOT_IM_CALLBACK_URL`` the channel is
 off: every route answers 404.
 
@@ -30,6 +38,8 @@ Credentials (``credentials.yml``)::
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
 import aiohttp
@@ -40,6 +50,8 @@ from sanic.response import HTTPResponse
 
 from bot.auth import Identity
 from bot.im_protocol import (
+    RATE_DROP,
+    RATE_NOTICE,
     InboundMessage,
     SignatureError,
     parse_inbound,
@@ -50,6 +62,8 @@ from bot.settings import Settings, load_settings
 from shopbot_rasa.channels.history import bot_message
 from shopbot_rasa.channels.identity import BindingRegistry, clip_message, im_sender_id
 from shopbot_rasa.channels.output import ShopOutputChannel
+from shopbot_rasa.channels.ratelimit import NoticeGate, RateLimiter
+from shopbot_rasa.channels.shop import RATE_LIMITED_RESPONSE, domain_texts
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +77,52 @@ def _error(status: int, code: str) -> HTTPResponse:
     return response.json({"error": code}, status=status)
 
 
+class BuyerRateLimit:
+    """The IM channel's per-buyer rate limit and its once-per-window notice.
+
+    Args:
+        limit: Messages a buyer may send per window (0: no limit).
+        window_s: The window in seconds; also the least time between two
+            notices to one buyer.
+        clock: Monotonic clock in seconds (tests inject one).
+    """
+
+    def __init__(
+        self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._limiter = RateLimiter(limit, window_s, clock=clock)
+        self._notices = NoticeGate(window_s, clock=clock)
+
+    @staticmethod
+    def _key(buyer_id: str) -> str:
+        return f"buyer:{buyer_id}"
+
+    def mark(self, buyer_id: str) -> Optional[str]:
+        """Count one message of ``buyer_id``.
+
+        Returns:
+            None within the limit; beyond it :data:`~bot.im_protocol.RATE_NOTICE`
+            for the first message of a window (the buyer is told) and
+            :data:`~bot.im_protocol.RATE_DROP` for the others.
+        """
+        key = self._key(buyer_id)
+        if self._limiter.acquire(key) == 0.0:
+            return None
+        return RATE_NOTICE if self._notices.take(key) else RATE_DROP
+
+    def notice_not_sent(self, buyer_id: str) -> None:
+        """Let the next message carry the notice (this one was not stored)."""
+        self._notices.give_back(self._key(buyer_id))
+
+
 def check_request(
-    secret: str, headers: Mapping[str, str], body: bytes, now: Optional[float] = None
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: Optional[float] = None,
+    marks: bool = False,
 ) -> Tuple[Optional[InboundMessage], int, str]:
     """Authenticate and validate a signed IM request.
 
@@ -73,6 +131,8 @@ def check_request(
         headers: The request headers.
         body: The raw body.
         now: Unix time for the clock window (tests).
+        marks: Keep the rate-limit mark (the worker's calls only; a
+            platform's body never sets it).
 
     Returns:
         ``(message, 200, "ok")`` with the text clipped to the length NLU
@@ -83,7 +143,7 @@ def check_request(
         verify(secret, headers, body, now=now)
     except SignatureError as exc:
         return None, 401, f"signature_{exc.reason}"
-    message, problem = parse_inbound(body)
+    message, problem = parse_inbound(body, marks=marks)
     if message is None:
         return None, 400, problem or "invalid_body"
     return (
@@ -92,6 +152,7 @@ def check_request(
             conversation_id=message.conversation_id,
             buyer_id=message.buyer_id,
             text=clip_message(message.text),
+            rate_limit=message.rate_limit,
         ),
         200,
         "ok",
@@ -104,6 +165,7 @@ async def webhook_answer(
     body: bytes,
     hand_off: Callable[[InboundMessage], Awaitable[Optional[str]]],
     now: Optional[float] = None,
+    limit: Optional[BuyerRateLimit] = None,
 ) -> Tuple[int, Dict[str, str]]:
     """Answer the platform's ``POST /webhooks/im/webhook``.
 
@@ -114,6 +176,9 @@ async def webhook_answer(
         hand_off: Gives a verified message to the worker; returns
             ``accepted`` or ``duplicate``, None when the worker failed.
         now: Unix time for the clock window (tests).
+        limit: The per-buyer rate limit; none when omitted. A message over
+            it is handed over with its mark (the worker stores it and the
+            bot never runs it) and acknowledged like any other.
 
     Returns:
         The HTTP status and JSON answer: 404 when the channel is off, 401 or
@@ -127,9 +192,24 @@ async def webhook_answer(
     if message is None:
         logger.info("im channel: refused a webhook call: %s", code)
         return status, {"error": code}
+    mark = limit.mark(message.buyer_id) if limit is not None else None
+    if mark is not None:
+        message = replace(message, rate_limit=mark)
     outcome = await hand_off(message)
+    if limit is not None and mark == RATE_NOTICE and outcome != "accepted":
+        limit.notice_not_sent(message.buyer_id)
     if outcome is None:
         return 503, {"error": "unavailable"}
+    if limit is not None and mark == RATE_NOTICE and outcome == "accepted":
+        logger.info(
+            "im channel: rate limit reached by buyer %s (%s messages per %.0f s): "
+            "message %s and the next ones within the limit's window are acknowledged "
+            "but not processed; the buyer gets utter_rate_limited once",
+            message.buyer_id,
+            limit.limit,
+            limit.window_s,
+            message.msg_id,
+        )
     return 200, {"status": outcome}
 
 
@@ -166,6 +246,24 @@ def answered_before(events: List[Any], msg_id: str, sender_id: str) -> Optional[
     return messages if found else None
 
 
+def rate_limit_reply(domain: Any, message: InboundMessage) -> List[Dict[str, Any]]:
+    """Return the reply to a message over its buyer's rate limit (the bot never runs it).
+
+    Args:
+        domain: The model's domain (its ``utter_rate_limited`` response).
+        message: The message, marked by the webhook.
+
+    Returns:
+        The first text of ``utter_rate_limited`` for a
+        :data:`~bot.im_protocol.RATE_NOTICE` message, nothing otherwise.
+    """
+    if message.rate_limit != RATE_NOTICE:
+        return []
+    sender_id = im_sender_id(message.conversation_id)
+    texts = domain_texts(domain, RATE_LIMITED_RESPONSE)
+    return [{"recipient_id": sender_id, "text": text} for text in texts[:1]]
+
+
 class ImInput(InputChannel):
     """Signed webhook of a store IM platform; replies go back asynchronously."""
 
@@ -188,6 +286,7 @@ class ImInput(InputChannel):
         """
         self._settings = settings if settings is not None else load_settings()
         self._bindings = BindingRegistry()
+        self._limit = BuyerRateLimit(self._settings.rate_limit, self._settings.rate_window_s)
 
     async def _hand_off(self, message: InboundMessage) -> Optional[str]:
         """Give a message to the worker; return its status, None if it failed."""
@@ -224,6 +323,8 @@ class ImInput(InputChannel):
         tracker_store = request.app.ctx.agent.tracker_store
         if not await self._bindings.allows(tracker_store, sender_id, identity):
             return _error(403, "conversation_forbidden")
+        if message.rate_limit is not None:
+            return response.json(rate_limit_reply(request.app.ctx.agent.domain, message))
         tracker = await tracker_store.retrieve(sender_id)
         if tracker is not None:
             earlier = answered_before(list(tracker.events), message.msg_id, sender_id)
@@ -261,7 +362,7 @@ class ImInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             status, answer = await webhook_answer(
-                settings, request.headers, request.body or b"", self._hand_off
+                settings, request.headers, request.body or b"", self._hand_off, limit=self._limit
             )
             return response.json(answer, status=status)
 
@@ -270,7 +371,7 @@ class ImInput(InputChannel):
             if not settings.im_enabled:
                 return _error(404, "im_channel_off")
             message, status, code = check_request(
-                settings.im_secret or "", request.headers, request.body or b""
+                settings.im_secret or "", request.headers, request.body or b"", marks=True
             )
             if message is None:
                 logger.info("im channel: refused a process call: %s", code)

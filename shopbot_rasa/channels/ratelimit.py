@@ -4,6 +4,9 @@ A token bucket per key (``role:subject``): ``limit`` messages at once, refilled
 at ``limit / window_s`` messages per second. The buckets live in the process
 (one Rasa server); the least recently used ones are forgotten beyond
 ``max_keys``, which only ever makes the limit more lenient.
+
+:class:`NoticeGate` lets a channel that answers asynchronously (``im``) tell a
+buyer about the limit once per window instead of once per refused message.
 """
 
 from __future__ import annotations
@@ -67,6 +70,41 @@ class RateLimiter:
         self._buckets.move_to_end(key)
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
+
+
+class NoticeGate:
+    """At most one notice per key and window.
+
+    Args:
+        window_s: Seconds after a notice during which the key gets no other.
+        clock: Monotonic clock in seconds (tests inject one).
+        max_keys: How many keys are remembered at most (forgetting one only
+            allows an earlier notice).
+    """
+
+    def __init__(
+        self, window_s: float, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._max_keys = max_keys
+        self._given: OrderedDict[str, float] = OrderedDict()
+
+    def take(self, key: str) -> bool:
+        """Return True, and remember it, when ``key`` may get a notice now."""
+        now = self._clock()
+        last = self._given.get(key)
+        if last is not None and now - last < self._window_s:
+            return False
+        self._given[key] = now
+        self._given.move_to_end(key)
+        while len(self._given) > self._max_keys:
+            self._given.popitem(last=False)
+        return True
+
+    def give_back(self, key: str) -> None:
+        """Undo the last :meth:`take` of ``key`` (its notice was not sent)."""
+        self._given.pop(key, None)
 
 
 def retry_after_header(wait_s: float) -> str:

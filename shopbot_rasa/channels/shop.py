@@ -156,6 +156,24 @@ class ShopInput(InputChannel):
         token = bearer_token(request.headers.get("Authorization"))
         return verify_token(self._secret, token)
 
+    def _admit(
+        self, request: Request, what: str
+    ) -> Tuple[Optional[Identity], Optional[HTTPResponse]]:
+        """Check the browser origin and the token; return the identity or the refusal.
+
+        Args:
+            request: The request.
+            what: What is asked, for the log line (``request``, ``history request``).
+        """
+        if not origin_allowed(request.headers.get("Origin"), self._origins):
+            logger.info("shop channel: refused a browser %s from an unlisted origin", what)
+            return None, _error(403, "origin_forbidden")
+        try:
+            return self._authenticate(request), None
+        except TokenError as exc:
+            logger.info("shop channel: refused a %s, token %s", what, exc.reason)
+            return None, _error(401, f"token_{exc.reason}")
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Return the Sanic blueprint serving the webhook."""
         hook = Blueprint("shop_webhook", __name__)
@@ -190,13 +208,9 @@ class ShopInput(InputChannel):
 
         @hook.route("/history", methods=["GET"])
         async def history(request: Request) -> HTTPResponse:
-            if not origin_allowed(request.headers.get("Origin"), self._origins):
-                return _error(403, "origin_forbidden")
-            try:
-                identity = self._authenticate(request)
-            except TokenError as exc:
-                logger.info("shop channel: refused a history request, token %s", exc.reason)
-                return _error(401, f"token_{exc.reason}")
+            identity, refusal = self._admit(request, "history request")
+            if identity is None:
+                return refusal or _error(401, "token_invalid")
             sender_id = check_sender(request.args.get("sender"))
             if sender_id is None:
                 return _error(400, "invalid_sender")
@@ -222,14 +236,9 @@ class ShopInput(InputChannel):
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if not origin_allowed(request.headers.get("Origin"), self._origins):
-                logger.info("shop channel: refused a browser call from an unlisted origin")
-                return _error(403, "origin_forbidden")
-            try:
-                identity = self._authenticate(request)
-            except TokenError as exc:
-                logger.info("shop channel: refused request, token %s", exc.reason)
-                return _error(401, f"token_{exc.reason}")
+            identity, refusal = self._admit(request, "request")
+            if identity is None:
+                return refusal or _error(401, "token_invalid")
             parsed, problem = parse_body(request.body or b"")
             if parsed is None:
                 logger.info("shop channel: bad request from %s: %s", identity.subject, problem)

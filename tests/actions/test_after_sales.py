@@ -102,3 +102,17 @@ def test_seller_without_order_gets_guidance(seeded_db: str) -> None:
     tracker.latest_message["metadata"] = {"shopbot": {"sub": "shop_t", "role": "seller"}}
     messages, _ = run(ActionSellerGuidance(), tracker)
     assert [m["response"] for m in messages] == ["utter_seller_guidance"]
+
+
+def test_a_new_session_keeps_slots_and_a_handoff_paused(seeded_db: str) -> None:
+    from rasa_sdk.events import SessionStarted
+
+    from actions.session import ActionSessionStart
+
+    tracker = make_tracker("在吗", "greet", slots={"order_id": "2026110100001", "awaiting": None})
+    _, events = run(ActionSessionStart(), tracker)
+    assert events[0] == SessionStarted() and SlotSet("order_id", "2026110100001") in events
+    assert ConversationPaused() not in events
+    run(ActionHandoff(), make_tracker("转人工", "request_human"))  # conversation conv-1
+    _, events = run(ActionSessionStart(), tracker)
+    assert ConversationPaused() in events

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import Buyer, Claim, ClaimEvent, Order, Shop
 from bot.db.session import session_scope
+from bot.settings import Settings, load_settings
 
 #: The demo data shipped with the project.
 DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "demo" / "orders.yaml"
@@ -34,3 +35,14 @@ def snapshot(url: str) -> Dict[str, List[Tuple[Any, ...]]]:
             rows = session.execute(select(*columns)).all()
             result[model.__tablename__] = sorted((tuple(row) for row in rows), key=repr)
     return result
+
+
+#: The demo day the demo data is written for (data/demo/orders.yaml).
+DEMO_DAY = "2026-11-24"
+
+
+def settings_for(url: str, tmp_path: Path, today: str = DEMO_DAY, **extra: str) -> Settings:
+    """Settings on the database ``url`` with today pinned; ``extra`` adds variables."""
+    return load_settings(
+        {"SHOPBOT_DB_URL": url, "SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_TODAY": today, **extra}
+    )

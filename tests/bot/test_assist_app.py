@@ -8,6 +8,7 @@ so the tests can check that the assistant only parses and reads.
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List
 
@@ -16,6 +17,11 @@ import pytest
 
 from bot.assist.app import bearer_matches, create_app
 from bot.assist.rasa import RasaClient
+from bot.db.models import EVIDENCE_MIME_TYPES
+from bot.evidence_http import CODES as EVIDENCE_CODES
+from bot.evidence_http import MAX_FILE_ID
+from bot.evidence_http import STATUS as EVIDENCE_STATUS
+from bot.services import EvidenceView
 from bot.settings import Settings, load_settings
 from tests.bot.db_helpers import row_counts
 
@@ -363,6 +369,9 @@ async def test_openapi_document_describes_every_route(api: httpx.AsyncClient) ->
         "/assist/feedback",
         "/assist/figures",
         "/assist/conversations/{conversation_id}/transcript",
+        "/evidence/upload",
+        "/evidence/orders/{order_id}",
+        "/evidence/files/{file_id}",
     } <= set(document["paths"])
     schema = document["components"]["schemas"]["SuggestRequest"]
     assert set(schema["required"]) == {"conversation_id", "buyer_id", "message"}
@@ -370,6 +379,30 @@ async def test_openapi_document_describes_every_route(api: httpx.AsyncClient) ->
     from bot.db.models import FEEDBACK_EVENTS
 
     assert tuple(event["enum"]) == FEEDBACK_EVENTS
+
+
+async def test_openapi_document_describes_the_evidence_routes(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/assist/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    upload = document["paths"]["/evidence/upload"]["post"]
+    assert upload["security"] == [{"buyerToken": []}]
+    assert document["components"]["securitySchemes"]["buyerToken"]["scheme"] == "bearer"
+    required = {p["name"]: p["required"] for p in upload["parameters"]}
+    assert required == {"order": True, "item": False}
+    media = set(upload["requestBody"]["content"])
+    assert media == {*EVIDENCE_MIME_TYPES, "application/octet-stream"}
+    assert set(upload["responses"]) == {str(status) for status in EVIDENCE_STATUS.values()}
+    assert schemas["EvidenceUploadOut"]["properties"]["outcome"]["enum"] == list(EVIDENCE_CODES)
+    assert set(schemas["EvidenceUploadOut"]["required"]) == {"outcome", "message"}
+    listing = document["paths"]["/evidence/orders/{order_id}"]["get"]
+    assert listing["security"] == [{"agentToken": []}]
+    assert set(listing["responses"]) == {"200", "401", "404", "503"}
+    files = schemas["ClaimEvidenceOut"]["properties"]["files"]["items"]["$ref"]
+    record = schemas[files.rsplit("/", 1)[1]]
+    assert set(record["required"]) == {f.name for f in fields(EvidenceView)}
+    photo = document["paths"]["/evidence/files/{file_id}"]["get"]
+    assert set(photo["responses"]["200"]["content"]) == set(EVIDENCE_MIME_TYPES)
+    assert photo["parameters"][0]["schema"]["maximum"] == MAX_FILE_ID
 
 
 async def test_console_is_served_with_a_strict_policy(api: httpx.AsyncClient) -> None:

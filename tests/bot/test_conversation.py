@@ -15,7 +15,8 @@ from bot import conversation, handoffs
 from bot.auth import Identity
 from bot.conversation import AWAIT_CLAIM, AWAIT_WAYBILL, Reply, Turn
 from bot.services import order_claims
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from tests.bot.db_helpers import settings_for
 
 BUYER = Identity("buyer_001", "buyer")
 SELLER = Identity("shop_01", "seller")
@@ -29,13 +30,7 @@ OTHERS = "2026110500101"  # buyer_002's order (shop_01)
 
 @pytest.fixture()
 def settings(demo_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "SHOPBOT_DB_URL": demo_url,
-            "SHOPBOT_VAR_DIR": str(tmp_path),
-            "SHOPBOT_TODAY": "2026-11-24",
-        }
-    )
+    return settings_for(demo_url, tmp_path)
 
 
 def _turn(intent: str, *said: str, **changes: Any) -> Turn:

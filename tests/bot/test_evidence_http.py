@@ -16,8 +16,9 @@ import pytest
 from bot.assist.app import create_app
 from bot.assist.rasa import RasaClient
 from bot.auth import mint_token
-from bot.evidence_http import CODES, MessagesError, load_messages, megabytes
-from bot.settings import Settings, load_settings
+from bot.evidence_http import CODES, MAX_FILE_ID, MessagesError, load_messages, megabytes
+from bot.settings import Settings
+from tests.bot.db_helpers import settings_for
 from tests.bot.evidence_samples import HTML, JPEG, PNG
 
 AGENT = "agent-token-for-evidence-tests-01"
@@ -34,16 +35,15 @@ def anyio_backend() -> str:
 
 @pytest.fixture()
 def settings(demo_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "SHOPBOT_DB_URL": demo_url,
-            "SHOPBOT_VAR_DIR": str(tmp_path),
-            "SHOPBOT_TODAY": "2026-11-24",
+    return settings_for(
+        demo_url,
+        tmp_path,
+        **{
             "SHOPBOT_AGENT_TOKEN": AGENT,
             "SHOPBOT_JWT_SECRET": "evidence-test-secret-0123456789abcdef",
             "SHOPBOT_CORS_ORIGINS": SHOP,
             "SHOPBOT_UPLOAD_MAX_BYTES": "1024",
-        }
+        },
     )
 
 
@@ -99,6 +99,8 @@ async def test_upload_then_the_agent_sees_and_fetches_the_photo(
     assert photo.headers["content-disposition"] == f"inline; filename={files[0]['stored_name']}"
     assert (await client.get(f"/evidence/files/{files[0]['id']}")).status_code == 401
     assert (await client.get("/evidence/files/999", headers=agent)).status_code == 404
+    for huge in (MAX_FILE_ID + 1, 10**30):  # beyond the column: not found, not a crash
+        assert (await client.get(f"/evidence/files/{huge}", headers=agent)).status_code == 404
     assert (await client.get("/evidence/orders/2026100300002", headers=agent)).status_code == 404
 
 

@@ -22,6 +22,7 @@ from bot.handoffs import HandoffView, get_handoff, is_handed_off, record_handoff
 from bot.messages import MAX_MESSAGE_LENGTH
 from bot.outbox import Queue, deliver_next
 from bot.settings import Settings, load_settings
+from tests.bot.db_helpers import settings_for
 from tests.bot.test_assist_app import RASA_TOKEN, TOKEN, FakeRasa, _client
 
 IM_SECRET = "im-secret-for-handoff-tests"
@@ -43,16 +44,15 @@ def anyio_backend() -> str:
 
 @pytest.fixture()
 def settings(demo_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "SHOPBOT_DB_URL": demo_url,
-            "SHOPBOT_VAR_DIR": str(tmp_path),
-            "SHOPBOT_TODAY": "2026-11-24",
+    return settings_for(
+        demo_url,
+        tmp_path,
+        **{
             "SHOPBOT_RASA_TOKEN": RASA_TOKEN,
             "SHOPBOT_AGENT_TOKEN": TOKEN,
             "SHOPBOT_IM_SECRET": IM_SECRET,
             "SHOPBOT_IM_CALLBACK_URL": CALLBACK,
-        }
+        },
     )
 
 

@@ -27,7 +27,8 @@ from bot.handoffs import (
     release_handoff,
 )
 from bot.messages import MAX_MESSAGE_LENGTH
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
+from tests.bot.db_helpers import settings_for
 
 SUMMARY = {
     "order": {"order_id": "2026111000001", "product": "纯棉T恤", "status": "completed"},
@@ -39,13 +40,7 @@ SUMMARY = {
 
 @pytest.fixture()
 def settings(migrated_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "SHOPBOT_DB_URL": migrated_url,
-            "SHOPBOT_VAR_DIR": str(tmp_path),
-            "SHOPBOT_TODAY": "2026-11-24",
-        }
-    )
+    return settings_for(migrated_url, tmp_path)
 
 
 def record(settings: Settings, conversation: str = "web-1", **changes: Any) -> HandoffView:

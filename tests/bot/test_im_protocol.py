@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
-from typing import Any
+from typing import Any, Dict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.im_protocol import (
     CLOCK_WINDOW_S,
     MAX_BODY_BYTES,
+    RATE_MARKS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     InboundMessage,
@@ -22,6 +24,18 @@ from bot.im_protocol import (
     signature,
     signed_headers,
     verify,
+)
+from tests.bot.im_strategies import (
+    BODY_ERRORS,
+    FUZZ,
+    ID_FIELDS,
+    bad_signatures,
+    encode,
+    expected_problem,
+    json_values,
+    signed_at,
+    valid_messages,
+    wrong_type_messages,
 )
 
 SECRET = "im-test-secret"
@@ -135,18 +149,84 @@ def test_bad_bodies_get_an_error_code(raw: bytes, code: str) -> None:
     assert parse_inbound(raw) == (None, code)
 
 
-def test_random_bytes_never_crash_the_parser() -> None:
-    generator = random.Random(6)
-    alphabet = [b"{", b"}", b"[", b"]", b'"', b":", b",", b"msg_id", b"text", b"\xe5", b"1", b" "]
-    for _ in range(2000):
-        raw = b"".join(generator.choice(alphabet) for _ in range(generator.randint(0, 40)))
-        message, code = parse_inbound(raw)
-        assert (message is None) != (code is None)
+# -- properties (hypothesis) ---------------------------------------------------
+
+
+def check_parse(raw: bytes, value: Any) -> None:
+    """``parse_inbound`` gives exactly what the protocol promises for ``raw``."""
+    message, code = parse_inbound(raw)
+    assert (message is None) != (code is None)
+    expected = expected_problem(raw, value)
+    assert code == expected
+    if message is not None:
+        assert message.text == value["text"] and message.rate_limit is None
+        for name in ID_FIELDS:
+            assert getattr(message, name) == value[name].strip()
+
+
+@settings(FUZZ, max_examples=400)
+@given(raw=st.binary(max_size=400))
+def test_any_bytes_get_a_message_or_a_documented_code(raw: bytes) -> None:
+    message, code = parse_inbound(raw)
+    assert (message is None) != (code is None)
+    assert code is None or code in BODY_ERRORS
+
+
+@settings(FUZZ, max_examples=300)
+@given(value=json_values)
+def test_any_json_value_gets_the_promised_answer(value: Any) -> None:
+    check_parse(encode(value), value)
+
+
+@settings(FUZZ, max_examples=400)
+@given(value=wrong_type_messages)
+def test_fields_of_any_type_get_the_promised_answer(value: Dict[str, Any]) -> None:
+    check_parse(encode(value), value)
+
+
+@settings(FUZZ, max_examples=200)
+@given(value=valid_messages)
+def test_well_formed_messages_keep_their_text_empty_emoji_or_huge(value: Dict[str, str]) -> None:
+    raw = encode(value)
+    check_parse(raw, value)
+    if len(raw) <= MAX_BODY_BYTES:
+        message, _ = parse_inbound(raw)
+        assert message is not None and parse_inbound(message.to_json()) == (message, None)
+
+
+@settings(FUZZ, max_examples=200)
+@given(raw=st.binary(max_size=300), offset=st.integers(-CLOCK_WINDOW_S, CLOCK_WINDOW_S))
+def test_a_body_signed_with_the_secret_within_the_window_verifies(raw: bytes, offset: int) -> None:
+    verify(SECRET, signed_at(SECRET, raw, int(NOW) + offset), raw, now=NOW)
+
+
+@settings(FUZZ, max_examples=300)
+@given(data=st.data(), raw=st.binary(max_size=300))
+def test_bad_signatures_and_timestamps_are_refused_with_their_reason(
+    data: st.DataObject, raw: bytes
+) -> None:
+    headers, code = data.draw(bad_signatures(SECRET, raw, int(NOW)))
+    assert "signature_" + reason(dict(headers), raw=raw) == code
 
 
 def test_message_round_trips_through_its_json() -> None:
     message = InboundMessage("m1", "c1", "b1", "衣服太大了")
     assert parse_inbound(message.to_json()) == (message, None)
+    assert "rate_limit" not in json.loads(message.to_json())
+
+
+@pytest.mark.parametrize("mark", RATE_MARKS)
+def test_the_rate_limit_mark_is_read_only_when_asked(mark: str) -> None:
+    marked = InboundMessage("m1", "c1", "b1", "在吗", rate_limit=mark)
+    assert parse_inbound(marked.to_json(), marks=True) == (marked, None)
+    assert parse_inbound(marked.to_json()) == (InboundMessage("m1", "c1", "b1", "在吗"), None)
+
+
+@pytest.mark.parametrize("mark", ["", "NOTICE", 1, ["drop"], {"a": 1}])
+def test_an_unknown_rate_limit_mark_is_refused(mark: Any) -> None:
+    raw = body(msg_id="m", conversation_id="c", buyer_id="b", text="t", rate_limit=mark)
+    assert parse_inbound(raw, marks=True) == (None, "invalid_rate_limit")
+    assert parse_inbound(raw)[1] is None
 
 
 def test_reply_body_has_the_documented_fields() -> None:

@@ -7,15 +7,36 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Dict, Iterator, List, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Set, Tuple
 
 import httpx
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
 
-from bot.im_protocol import InboundMessage, signed_headers, verify
+from bot.db.models import ImInbox
+from bot.db.session import session_scope
+from bot.im_protocol import (
+    MAX_BODY_BYTES,
+    RATE_DROP,
+    RATE_NOTICE,
+    InboundMessage,
+    signed_headers,
+    verify,
+)
 from bot.im_worker import ImWorker, handler_class
 from bot.outbox import pending_counts
 from bot.settings import SettingsError, load_settings
+from tests.bot.im_strategies import (
+    BODY_ERRORS,
+    FUZZ,
+    bad_signatures,
+    encode,
+    json_values,
+    valid_messages,
+    wrong_type_messages,
+)
 
 SECRET = "worker-secret"
 
@@ -101,6 +122,41 @@ def test_a_hand_over_is_stored_once(worker: Tuple[ImWorker, str], migrated_url: 
     assert pending_counts(migrated_url) == {"im_inbox": 1, "im_outbox": 0}
 
 
+def test_rate_limited_hand_overs_are_stored_and_only_the_notice_reaches_the_bot(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    im, url = worker
+    marks = [None, RATE_NOTICE, RATE_DROP, RATE_DROP]
+    for index, mark in enumerate(marks):
+        sent = InboundMessage(f"m{index}", "c1", "buyer_001", "在吗", rate_limit=mark)
+        assert hand_over(url, sent).json() == {"status": "accepted"}
+    assert hand_over(url, InboundMessage("m3", "c1", "buyer_001", "在吗")).json() == {
+        "status": "duplicate"
+    }
+    assert pending_counts(migrated_url) == {"im_inbox": 2, "im_outbox": 0}
+    im.start_loops()
+    deadline = time.monotonic() + 20
+    while pending_counts(migrated_url) != {"im_inbox": 0, "im_outbox": 0}:
+        assert time.monotonic() < deadline, pending_counts(migrated_url)
+        time.sleep(0.05)
+    asked = [(p["msg_id"], p.get("rate_limit")) for path, p in Recorder.calls if "process" in path]
+    delivered = [p["reply_to"] for path, p in Recorder.calls if path == "/callback"]
+    assert asked == [("m0", None), ("m1", RATE_NOTICE)]
+    assert delivered == ["m0", "m1"]
+
+
+def test_an_unknown_rate_limit_mark_is_refused(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    _, url = worker
+    body = json.dumps(
+        {"msg_id": "m", "conversation_id": "c", "buyer_id": "b", "text": "t", "rate_limit": "x"}
+    ).encode()
+    bad = httpx.post(f"{url}/inbox", content=body, headers=signed_headers(SECRET, body))
+    assert bad.status_code == 400 and bad.json() == {"error": "invalid_rate_limit"}
+    assert pending_counts(migrated_url) == {"im_inbox": 0, "im_outbox": 0}
+
+
 def test_an_unsigned_or_malformed_hand_over_is_refused(
     worker: Tuple[ImWorker, str], migrated_url: str
 ) -> None:
@@ -155,3 +211,54 @@ def test_an_unreachable_bot_and_platform_count_as_no_answer(migrated_url: str) -
         assert im.post("http://127.0.0.1:9/callback", b"{}", {}) == 0
     finally:
         im.stop()
+
+
+# -- properties of the hand-over (hypothesis, real HTTP and database) ----------
+
+
+@pytest.fixture()
+def inbox(worker: Tuple[ImWorker, str]) -> Iterator[httpx.Client]:
+    """A client of the worker's ``/inbox`` (one connection for many requests)."""
+    with httpx.Client(base_url=worker[1], timeout=10) as client:
+        yield client
+
+
+def post_inbox(client: httpx.Client, raw: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    return client.post("/inbox", content=raw, headers=dict(headers))
+
+
+@settings(FUZZ, max_examples=120)
+@given(raw=st.binary(max_size=300) | json_values.map(encode) | wrong_type_messages.map(encode))
+def test_any_signed_body_is_stored_or_refused_never_5xx(inbox: httpx.Client, raw: bytes) -> None:
+    reply = post_inbox(inbox, raw, signed_headers(SECRET, raw))
+    if len(raw) > MAX_BODY_BYTES:
+        assert (reply.status_code, reply.json()) == (413, {"error": "body_too_large"})
+    elif reply.status_code == 400:
+        assert reply.json()["error"] in BODY_ERRORS | {"invalid_rate_limit"}
+    else:
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["status"] in ("accepted", "duplicate")
+
+
+@settings(FUZZ, max_examples=80)
+@given(value=valid_messages, data=st.data())
+def test_a_valid_message_is_acknowledged_exactly_once_per_msg_id(
+    inbox: httpx.Client, migrated_url: str, value: Dict[str, str], data: st.DataObject
+) -> None:
+    raw = encode(value)
+    assume(len(raw) <= MAX_BODY_BYTES)
+    stored_before = stored_msg_ids(migrated_url)
+    answers = [post_inbox(inbox, raw, signed_headers(SECRET, raw)) for _ in range(2)]
+    statuses = [(a.status_code, a.json()) for a in answers]
+    first = "duplicate" if value["msg_id"].strip() in stored_before else "accepted"
+    assert statuses == [(200, {"status": first}), (200, {"status": "duplicate"})]
+    headers, code = data.draw(bad_signatures(SECRET, raw, int(time.time())))
+    forged = post_inbox(inbox, raw, headers)
+    assert (forged.status_code, forged.json()) == (401, {"error": code})
+    stored = stored_msg_ids(migrated_url)
+    assert stored == stored_before | {value["msg_id"].strip()}
+
+
+def stored_msg_ids(url: str) -> Set[str]:
+    with session_scope(url) as session:
+        return set(session.scalars(select(ImInbox.msg_id)))

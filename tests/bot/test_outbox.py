@@ -4,6 +4,7 @@ leases, backoff, and the processing and delivery steps."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -12,8 +13,9 @@ from sqlalchemy import select
 
 from bot.db.models import ImInbox, ImOutbox
 from bot.db.session import session_scope
-from bot.im_protocol import InboundMessage, verify
+from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, verify
 from bot.outbox import (
+    RATE_LIMITED,
     Backoff,
     Queue,
     answer,
@@ -93,6 +95,32 @@ def test_duplicates_are_recognised_after_the_message_was_answered(
     assert process_next(queue(migrated_url, clock), bot_answer) == "answered"
     assert not receive(migrated_url, message("m1"), now=T0)
     assert pending_counts(migrated_url) == {"im_inbox": 0, "im_outbox": 1}
+
+
+def test_rate_limited_messages_are_stored_and_only_the_notice_is_asked(
+    migrated_url: str, clock: Clock
+) -> None:
+    work = queue(migrated_url, clock)
+    receive(migrated_url, message("m1"), now=T0)
+    receive(migrated_url, replace(message("m2"), rate_limit=RATE_NOTICE), now=T0)
+    receive(migrated_url, replace(message("m3"), rate_limit=RATE_DROP), now=T0)
+    assert not receive(migrated_url, message("m3"), now=T0)  # a retry stays a duplicate
+    asked: List[InboundMessage] = []
+
+    def ask(inbound: InboundMessage) -> Tuple[int, Optional[List[Dict[str, Any]]]]:
+        asked.append(inbound)
+        return bot_answer(inbound)
+
+    while process_next(work, ask) is not None:
+        pass
+    assert [(m.msg_id, m.rate_limit) for m in asked] == [("m1", None), ("m2", RATE_NOTICE)]
+    with session_scope(migrated_url) as session:
+        rows = {r.msg_id: r for r in session.scalars(select(ImInbox))}
+        replies = session.scalars(select(ImOutbox.reply_to).order_by(ImOutbox.id)).all()
+    assert [rows[m].rate_limited for m in ("m1", "m2", "m3")] == [False, True, True]
+    assert rows["m3"].done_at == T0 and rows["m3"].last_error == RATE_LIMITED
+    assert rows["m3"].attempts == 0
+    assert replies == ["m1", "m2"]
 
 
 def test_only_the_oldest_pending_row_of_a_conversation_is_claimed(

@@ -29,7 +29,7 @@ from bot.services import (
     unrefunded_returns,
 )
 from bot.settings import Settings, load_settings
-from tests.bot.db_helpers import row_counts
+from tests.bot.db_helpers import row_counts, settings_for
 from tests.bot.evidence_samples import GIF, JPEG, PNG, SVG, WEBP
 
 OWN = "2026111000001"  # buyer_001: general, completed 2026-11-16 (W1 open to 12-01)
@@ -40,9 +40,7 @@ TODAY = "2026-11-24"
 
 
 def _settings(url: str, tmp_path: Path, today: str = TODAY) -> Settings:
-    return load_settings(
-        {"SHOPBOT_DB_URL": url, "SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_TODAY": today}
-    )
+    return settings_for(url, tmp_path, today)
 
 
 @pytest.fixture()

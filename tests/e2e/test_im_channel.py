@@ -5,83 +5,34 @@ comes back while the worker is restarted."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional
 
 import httpx
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.db.models import ImInbox
 from bot.db.session import session_scope
-from bot.im_protocol import SignatureError, signed_headers, verify
-from bot.outbox import pending_counts
-from tests.e2e.conftest import IM_SECRET, Bot
-
-
-class FakePlatform:
-    """A store IM platform's callback endpoint on a fixed port.
-
-    It checks every delivery's signature, refuses the first ``reject`` ones
-    with 503 and records the accepted ones in arrival order.
-    """
-
-    def __init__(self, port: int, reject: int = 0) -> None:
-        self.port = port
-        self.reject = reject
-        self.accepted: List[Dict[str, Any]] = []
-        self.refused = 0
-        self.badly_signed = 0
-        self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-
-    def start(self, reject: int = 0) -> FakePlatform:
-        self.reject = reject
-        platform = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = platform.record(self.path, dict(self.headers.items()), body)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def record(self, path: str, headers: Dict[str, str], body: bytes) -> int:
-        with self._lock:
-            try:
-                verify(IM_SECRET, headers, body)
-            except SignatureError:
-                self.badly_signed += 1
-                return 401
-            if path != "/im/callback":
-                return 404
-            if self.reject > 0:
-                self.reject -= 1
-                self.refused += 1
-                return 503
-            self.accepted.append(json.loads(body))
-            return 200
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def replies_to(self, conversation: str) -> List[str]:
-        with self._lock:
-            return [r["reply_to"] for r in self.accepted if r["conversation_id"] == conversation]
+from bot.devtools import FakeImPlatform
+from bot.im_protocol import signed_headers
+from bot.outbox import RATE_LIMITED, pending_counts
+from bot.settings import load_settings
+from tests.bot.im_strategies import (
+    BODY_ERRORS,
+    FUZZ,
+    bad_signatures,
+    encode,
+    expected_problem,
+    json_values,
+    valid_messages,
+    wrong_type_messages,
+)
+from tests.e2e.conftest import IM_SECRET, ROOT, Bot
 
 
 def send(bot: Bot, body: Any, raw: Optional[bytes] = None, **sign: Any) -> httpx.Response:
@@ -112,7 +63,7 @@ def db_url(bot: Bot) -> str:
 
 @pytest.fixture()
 def platform(bot: Bot) -> Any:
-    fake = FakePlatform(bot.im_platform_port)
+    fake = FakeImPlatform(bot.im_platform_port, IM_SECRET)
     yield fake
     fake.stop()
 
@@ -136,7 +87,7 @@ def test_bad_requests_are_refused_and_nothing_is_recorded(bot: Bot) -> None:
 
 
 def test_replies_arrive_exactly_once_in_order_across_outages_and_a_worker_restart(
-    bot: Bot, platform: FakePlatform, demo_order: Dict[str, Any]
+    bot: Bot, platform: FakeImPlatform, demo_order: Dict[str, Any]
 ) -> None:
     conversations = [f"im-e2e-{uuid.uuid4().hex[:6]}" for _ in range(2)]
     texts = ["在吗", f"我的订单{demo_order['order_id']}的衣服太大了", "能换吗", "谢谢"]
@@ -183,7 +134,9 @@ def test_replies_arrive_exactly_once_in_order_across_outages_and_a_worker_restar
     assert all(m["recipient_id"] == f"im:{conversations[0]}" for m in answer["messages"])
 
 
-def test_a_long_message_is_answered_without_being_echoed(bot: Bot, platform: FakePlatform) -> None:
+def test_a_long_message_is_answered_without_being_echoed(
+    bot: Bot, platform: FakeImPlatform
+) -> None:
     platform.start()
     conversation = f"im-e2e-{uuid.uuid4().hex[:6]}"
     body = message(conversation, "凑字数" * 2000 + "衣服太大了能换吗")
@@ -198,7 +151,7 @@ def test_a_long_message_is_answered_without_being_echoed(bot: Bot, platform: Fak
 
 
 def test_another_buyer_cannot_write_in_a_bound_conversation(
-    bot: Bot, platform: FakePlatform
+    bot: Bot, platform: FakeImPlatform
 ) -> None:
     platform.start()
     conversation = f"im-e2e-{uuid.uuid4().hex[:6]}"
@@ -216,3 +169,109 @@ def test_another_buyer_cannot_write_in_a_bound_conversation(
 
     wait_until(refused)
     assert platform.replies_to(conversation) == [first["msg_id"]]
+
+
+def rate_limited_text() -> str:
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    text: str = domain["responses"]["utter_rate_limited"][0]["text"]
+    return text
+
+
+def inbox_rows(bot: Bot, msg_ids: List[str]) -> Dict[str, ImInbox]:
+    with session_scope(db_url(bot)) as session:
+        rows = session.scalars(select(ImInbox).where(ImInbox.msg_id.in_(msg_ids)))
+        return {row.msg_id: row for row in rows}
+
+
+def test_a_buyer_over_the_rate_limit_is_told_once_and_not_answered(
+    bot: Bot, platform: FakeImPlatform
+) -> None:
+    platform.start()
+    limit = load_settings(bot.stack.env).rate_limit
+    buyer = f"buyer-flood-{uuid.uuid4().hex[:6]}"
+    conversation = f"im-e2e-{uuid.uuid4().hex[:6]}"
+    bodies = [message(conversation, f"在吗{index}", buyer=buyer) for index in range(limit + 6)]
+    with httpx.Client() as client:
+        for body in bodies:
+            content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            reply = client.post(
+                f"{bot.url}/webhooks/im/webhook",
+                content=content,
+                headers=signed_headers(IM_SECRET, content),
+            )
+            assert (reply.status_code, reply.json()) == (200, {"status": "accepted"})
+    msg_ids = [body["msg_id"] for body in bodies]
+    limited = [m for m in msg_ids if inbox_rows(bot, msg_ids)[m].rate_limited]
+    answered = [m for m in msg_ids if m not in limited]
+    assert len(answered) >= limit and len(limited) >= 3  # refills while sending: a message or two
+    wait_until(lambda: len(platform.replies_to(conversation)) == len(answered) + 1)
+
+    def done() -> bool:
+        return all(row.done_at is not None for row in inbox_rows(bot, msg_ids).values())
+
+    wait_until(done)
+    replies = {r["reply_to"]: r for r in platform.accepted if r["conversation_id"] == conversation}
+    told = rate_limited_text()
+    notices = [m for m, r in replies.items() if told in str(r["messages"])]
+    assert notices == [limited[0]]  # once, on the first message over the limit
+    assert replies[limited[0]]["messages"] == [{"recipient_id": f"im:{conversation}", "text": told}]
+    expected = [m for m in msg_ids if m in answered or m == limited[0]]
+    assert platform.replies_to(conversation) == expected  # in order, each once
+    rows = inbox_rows(bot, msg_ids)
+    assert all(rows[m].last_error == RATE_LIMITED and rows[m].attempts == 0 for m in limited[1:])
+
+
+# -- any body against the real webhook (hypothesis) ----------------------------
+
+#: One buyer for every well-formed fuzz message: past the rate limit its
+#: messages are stored and not run, which bounds the load on the bot.
+FUZZ_BUYER = f"buyer-fuzz-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture()
+def webhook(bot: Bot) -> Any:
+    with httpx.Client(base_url=bot.url, timeout=30) as client:
+        yield client
+
+
+def post_webhook(client: httpx.Client, raw: bytes, headers: Dict[str, str]) -> httpx.Response:
+    return client.post("/webhooks/im/webhook", content=raw, headers=headers)
+
+
+@settings(FUZZ, max_examples=120)
+@given(raw=st.binary(max_size=300) | json_values.map(encode) | wrong_type_messages.map(encode))
+def test_any_signed_body_gets_200_or_its_documented_400(webhook: httpx.Client, raw: bytes) -> None:
+    reply = post_webhook(webhook, raw, signed_headers(IM_SECRET, raw))
+    assert reply.status_code in (200, 400), reply.text
+    if reply.status_code == 400:
+        assert reply.json()["error"] in BODY_ERRORS
+    else:
+        assert reply.json()["status"] in ("accepted", "duplicate")
+
+
+@settings(FUZZ, max_examples=60)
+@given(value=valid_messages, data=st.data())
+def test_a_valid_body_is_acknowledged_once_and_a_bad_signature_is_401(
+    webhook: httpx.Client, value: Dict[str, str], data: st.DataObject
+) -> None:
+    value = {**value, "msg_id": f"fuzz-{uuid.uuid4().hex}", "buyer_id": FUZZ_BUYER}
+    raw = encode(value)
+    headers, code = data.draw(bad_signatures(IM_SECRET, raw, int(time.time())))
+    forged = post_webhook(webhook, raw, dict(headers))
+    assert (forged.status_code, forged.json()) == (401, {"error": code})
+    answers = [post_webhook(webhook, raw, signed_headers(IM_SECRET, raw)) for _ in range(2)]
+    statuses = [(a.status_code, a.json()) for a in answers]
+    if expected_problem(raw, value) == "body_too_large":
+        assert statuses == [(400, {"error": "body_too_large"})] * 2
+    else:
+        assert statuses == [(200, {"status": "accepted"}), (200, {"status": "duplicate"})]
+    assert all(len(a.content) < 100 for a in answers)  # no text echoed
+
+
+def test_the_fuzzed_messages_leave_nothing_pending(bot: Bot, platform: FakeImPlatform) -> None:
+    """Whatever the fuzz stored is answered and delivered (the other tests count rows)."""
+    platform.start()
+    wait_until(lambda: pending_counts(db_url(bot)) == {"im_inbox": 0, "im_outbox": 0})
+    with session_scope(db_url(bot)) as session:
+        rows = session.scalars(select(ImInbox).where(ImInbox.buyer_id == FUZZ_BUYER)).all()
+    assert rows and all(row.done_at is not None for row in rows)

@@ -9,19 +9,22 @@ from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from rasa.shared.core.domain import Domain
 
 from bot.auth import Identity
-from bot.im_protocol import InboundMessage, signed_headers
-from bot.settings import load_settings
+from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, signed_headers
+from bot.settings import PROJECT_ROOT, load_settings
 from shopbot_rasa.channels.identity import MAX_MESSAGE_LENGTH, im_sender_id
 from shopbot_rasa.channels.im import (
+    BuyerRateLimit,
     ImInput,
     answered_before,
     check_request,
     message_metadata,
+    rate_limit_reply,
     webhook_answer,
 )
-from shopbot_rasa.channels.shop import parse_body
+from shopbot_rasa.channels.shop import RATE_LIMITED_RESPONSE, domain_texts, parse_body
 
 SECRET = "im-channel-secret"
 NOW = 1_790_000_000.0
@@ -50,9 +53,13 @@ class Worker:
 
 
 def call(
-    raw: bytes, headers: Dict[str, str], worker: Worker, settings: Any = SETTINGS
+    raw: bytes,
+    headers: Dict[str, str],
+    worker: Worker,
+    settings: Any = SETTINGS,
+    limit: Optional[BuyerRateLimit] = None,
 ) -> Tuple[int, Dict[str, str]]:
-    return asyncio.run(webhook_answer(settings, headers, raw, worker, now=NOW))
+    return asyncio.run(webhook_answer(settings, headers, raw, worker, now=NOW, limit=limit))
 
 
 def test_a_signed_message_is_handed_over_and_acknowledged() -> None:
@@ -186,3 +193,156 @@ def test_a_message_answered_before_gets_the_same_answer_again() -> None:
 def test_the_channel_is_named_im() -> None:
     assert ImInput.name() == "im"
     assert isinstance(ImInput.from_credentials(None), ImInput)
+
+
+# -- the per-buyer rate limit --------------------------------------------------
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def signed(msg_id: str, buyer: str = "buyer_001", conversation: str = "c1") -> Tuple[bytes, Any]:
+    raw = body(msg_id=msg_id, conversation_id=conversation, buyer_id=buyer, text="在吗")
+    return raw, signed_headers(SECRET, raw, now=NOW)
+
+
+def send_many(
+    count: int,
+    limit: Optional[BuyerRateLimit],
+    worker: Worker,
+    prefix: str = "m",
+    buyer: str = "buyer_001",
+) -> List[Tuple[int, Dict[str, str]]]:
+    return [call(*signed(f"{prefix}{i}", buyer), worker, limit=limit) for i in range(count)]
+
+
+def test_over_the_limit_messages_are_acknowledged_and_marked_one_notice_per_window() -> None:
+    clock = Clock()
+    limit = BuyerRateLimit(3, 60, clock=clock)
+    worker = Worker()
+    answers = send_many(6, limit, worker)
+    assert answers == [(200, {"status": "accepted"})] * 6
+    assert [m.rate_limit for m in worker.messages] == [
+        None,
+        None,
+        None,
+        RATE_NOTICE,
+        RATE_DROP,
+        RATE_DROP,
+    ]
+    clock.now += 20  # one message refilled, still within the notice's window
+    send_many(2, limit, worker, prefix="later")
+    assert [m.rate_limit for m in worker.messages[6:]] == [None, RATE_DROP]
+    clock.now += 60  # a new window: the buyer is told again
+    send_many(5, limit, worker, prefix="again")
+    assert [m.rate_limit for m in worker.messages[8:]] == [None, None, None, RATE_NOTICE, RATE_DROP]
+
+
+def test_the_limit_is_per_buyer() -> None:
+    limit = BuyerRateLimit(1, 60, clock=Clock())
+    worker = Worker()
+    send_many(2, limit, worker, buyer="buyer_001")
+    send_many(2, limit, worker, prefix="n", buyer="buyer_002")
+    assert [(m.buyer_id, m.rate_limit) for m in worker.messages] == [
+        ("buyer_001", None),
+        ("buyer_001", RATE_NOTICE),
+        ("buyer_002", None),
+        ("buyer_002", RATE_NOTICE),
+    ]
+
+
+@pytest.mark.parametrize("outcome", [None, "duplicate"])
+def test_a_notice_that_was_not_stored_goes_with_the_next_message(outcome: Optional[str]) -> None:
+    limit = BuyerRateLimit(1, 60, clock=Clock())
+    send_many(1, limit, Worker())
+    failing = Worker(outcome)
+    status, _ = call(*signed("m-over"), failing, limit=limit)
+    assert status == (503 if outcome is None else 200)
+    assert failing.messages[0].rate_limit == RATE_NOTICE
+    worker = Worker()
+    send_many(2, limit, worker, prefix="next")
+    assert [m.rate_limit for m in worker.messages] == [RATE_NOTICE, RATE_DROP]
+
+
+def test_without_a_limit_nothing_is_marked() -> None:
+    worker = Worker()
+    send_many(50, BuyerRateLimit(0, 60, clock=Clock()), worker)
+    send_many(3, None, worker, prefix="x")
+    assert all(m.rate_limit is None for m in worker.messages)
+
+
+def test_one_log_line_per_buyer_and_window(caplog: pytest.LogCaptureFixture) -> None:
+    limit = BuyerRateLimit(2, 60, clock=Clock())
+    with caplog.at_level(logging.INFO, logger="shopbot_rasa.channels.im"):
+        send_many(10, limit, Worker())
+    lines = [r.getMessage() for r in caplog.records if "rate limit" in r.getMessage()]
+    assert len(lines) == 1
+    assert "buyer_001" in lines[0] and "m2" in lines[0] and "在吗" not in lines[0]
+
+
+def test_a_platform_cannot_mark_its_own_messages() -> None:
+    raw = body(msg_id="m", conversation_id="c", buyer_id="b", text="t", rate_limit="drop")
+    headers = signed_headers(SECRET, raw, now=NOW)
+    worker = Worker()
+    assert call(raw, headers, worker)[0] == 200
+    assert worker.messages[0].rate_limit is None
+    message, _, _ = check_request(SECRET, headers, raw, NOW, marks=True)
+    assert message is not None and message.rate_limit == RATE_DROP
+
+
+DOMAIN = SimpleNamespace(responses={RATE_LIMITED_RESPONSE: [{"text": "慢一点"}, {"text": "二"}]})
+
+
+def test_the_notice_is_the_domain_response_and_a_dropped_message_gets_nothing() -> None:
+    notice = InboundMessage("m", "c1", "b", "在吗", rate_limit=RATE_NOTICE)
+    assert rate_limit_reply(DOMAIN, notice) == [{"recipient_id": "im:c1", "text": "慢一点"}]
+    assert rate_limit_reply(DOMAIN, InboundMessage("m", "c1", "b", "t", RATE_DROP)) == []
+    real = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    assert rate_limit_reply(real, notice) == [
+        {"recipient_id": "im:c1", "text": domain_texts(real, RATE_LIMITED_RESPONSE)[0]}
+    ]
+
+
+class Store:
+    """Tracker store of conversations given as event lists."""
+
+    def __init__(self, events: Optional[Dict[str, List[Any]]] = None) -> None:
+        self.events = events or {}
+
+    async def retrieve(self, sender_id: str) -> Optional[Any]:
+        if sender_id not in self.events:
+            return None
+        return SimpleNamespace(events=self.events[sender_id])
+
+
+def process(message: InboundMessage, store: Store) -> Tuple[int, Any, List[Any]]:
+    agent = SimpleNamespace(tracker_store=store, domain=DOMAIN)
+    request = SimpleNamespace(app=SimpleNamespace(ctx=SimpleNamespace(agent=agent)))
+    ran: List[Any] = []
+
+    async def on_new_message(user_message: Any) -> None:
+        ran.append(user_message)
+
+    reply = asyncio.run(ImInput(SETTINGS)._process(request, message, on_new_message))
+    return reply.status, json.loads(reply.body), ran
+
+
+def test_processing_a_notice_answers_it_without_running_the_bot() -> None:
+    status, answer, ran = process(InboundMessage("m9", "c1", "b1", "在吗", RATE_NOTICE), Store())
+    assert (status, answer, ran) == (200, [{"recipient_id": "im:c1", "text": "慢一点"}], [])
+    status, _, ran = process(InboundMessage("m10", "c1", "b1", "在吗"), Store())
+    assert status == 200 and [m.text for m in ran] == ["在吗"]
+
+
+def test_a_notice_in_another_buyers_conversation_is_refused() -> None:
+    owner = SimpleNamespace(type_name="user", metadata=Identity("b1", "buyer").as_metadata())
+    store = Store({"im:c1": [owner]})
+    status, answer, ran = process(InboundMessage("m", "c1", "b2", "在吗", RATE_NOTICE), store)
+    assert (status, answer, ran) == (403, {"error": "conversation_forbidden"}, [])

@@ -6,7 +6,7 @@ from typing import List
 
 import pytest
 
-from shopbot_rasa.channels.ratelimit import RateLimiter, retry_after_header
+from shopbot_rasa.channels.ratelimit import NoticeGate, RateLimiter, retry_after_header
 
 
 class Clock:
@@ -76,3 +76,31 @@ def test_memory_is_bounded_and_forgetting_only_loosens_the_limit() -> None:
 @pytest.mark.parametrize(("wait", "header"), [(0.2, "1"), (1.0, "1"), (19.01, "20")])
 def test_retry_after_is_whole_seconds_rounded_up(wait: float, header: str) -> None:
     assert retry_after_header(wait) == header
+
+
+def test_a_notice_is_given_once_per_window_and_key() -> None:
+    clock = Clock()
+    gate = NoticeGate(60, clock=clock)
+    assert gate.take("buyer:a") is True
+    assert [gate.take("buyer:a") for _ in range(5)] == [False] * 5
+    assert gate.take("buyer:b") is True
+    clock.now += 59.9
+    assert gate.take("buyer:a") is False
+    clock.now += 0.1
+    assert gate.take("buyer:a") is True
+
+
+def test_a_notice_given_back_may_be_taken_again() -> None:
+    gate = NoticeGate(60, clock=Clock())
+    assert gate.take("k") is True
+    gate.give_back("k")
+    assert gate.take("k") is True
+    assert gate.take("k") is False
+    gate.give_back("never-taken")  # harmless
+
+
+def test_notice_memory_is_bounded() -> None:
+    gate = NoticeGate(60, clock=Clock(), max_keys=2)
+    assert gate.take("a") and gate.take("b") and gate.take("c")  # "a" is forgotten
+    assert gate.take("a") is True
+    assert gate.take("c") is False

@@ -388,7 +388,7 @@
   function claimText(claim) {
     if (!claim || typeof claim !== "object") { return text(claim); }
     var parts = [];
-    if (claim.claim_no) { parts.push("售后单 " + claim.claim_no); }
+    if (claim.claim_no) { parts.push(claim.claim_no); }
     if (claim.claim_status) { parts.push(claim.claim_status); }
     if (claim.next_deadline) { parts.push("下一期限 " + claim.next_deadline + (claim.next_party ? "（" + claim.next_party + "）" : "")); }
     return parts.join(" · ") || text(claim);
