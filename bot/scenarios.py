@@ -57,7 +57,7 @@ from sqlalchemy import delete
 from bot.auth import mint_token
 from bot.db.models import Base
 from bot.db.session import session_scope
-from bot.devtools import Stack, percentile
+from bot.devtools import Stack, latency_summary
 from bot.importer import ImportFormatError, import_data, parse_yaml
 from bot.services import order_claims
 from bot.settings import SHOP_TZ, Settings, load_settings
@@ -510,13 +510,12 @@ class Latency:
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> Latency:
-        """Summarise latencies given in seconds."""
+        """Summarise latencies given in seconds (:func:`bot.devtools.latency_summary`)."""
         if not seconds:
             return cls(0, 0.0, 0.0, 0.0, 0.0)
         ms = [value * 1000 for value in seconds]
-        return cls(
-            len(ms), percentile(ms, 0.5), percentile(ms, 0.95), percentile(ms, 0.99), max(ms)
-        )
+        summary = latency_summary(ms)
+        return cls(len(ms), summary["median_ms"], summary["p95_ms"], summary["p99_ms"], max(ms))
 
     def describe(self) -> str:
         """Return one line: count, median, p95, p99, max."""

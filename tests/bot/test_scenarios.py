@@ -376,7 +376,7 @@ def test_the_seller_token_carries_the_seller_role(tmp_path: Path, schema_url: st
 
 def test_latency_summary() -> None:
     summary = Latency.of([0.001 * n for n in range(1, 101)])
-    assert (summary.count, summary.median, summary.p95, summary.p99) == (100, 50.0, 95.0, 99.0)
+    assert (summary.count, summary.median, summary.p95, summary.p99) == (100, 50.5, 95.0, 99.0)
     assert summary.maximum == pytest.approx(100.0)
     assert "p99 99 ms" in summary.describe()
     assert Latency.of([]).count == 0
