@@ -19,9 +19,10 @@ from sqlalchemy import select
 
 from bot.db.models import ImInbox
 from bot.db.session import session_scope
+from bot.devtools import FakeImPlatform
 from bot.outbox import pending_counts
-from tests.e2e.conftest import ROOT, Bot
-from tests.e2e.test_im_channel import FakePlatform, db_url, message, send, wait_until
+from tests.e2e.conftest import IM_SECRET, ROOT, Bot
+from tests.e2e.test_im_channel import db_url, message, send, wait_until
 
 SUMMARY: Dict[str, Any] = {
     "order": {"order_id": "2026111000001", "product": "纯棉T恤"},
@@ -104,7 +105,7 @@ def test_shop_handoff_waiting_answer_agent_reply_and_release(bot: Bot, assist: s
 def test_im_handoff_is_silent_and_the_agent_reply_reaches_the_platform(
     bot: Bot, assist: str
 ) -> None:
-    platform = FakePlatform(bot.im_platform_port).start()
+    platform = FakeImPlatform(bot.im_platform_port, IM_SECRET).start()
     try:
         conversation = f"c-handoff-{uuid.uuid4().hex[:8]}"
         first = message(conversation, "在吗")
