@@ -11,10 +11,12 @@ NLU ?= ../shared/eval/nlu_dev.yml
 OUT ?= results/eval
 # The accuracy gate of `make test` on the dev set (scripts/test.sh).
 NLU_MIN_ACCURACY ?= 0.85
+# `make scenarios`: a scenario file or a folder of them.
+FILE ?= tests/scenarios/
 export NLU_MIN_ACCURACY
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse bench-im
+.PHONY: help run test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse bench-im scenarios
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,6 +58,9 @@ lint: venvs ## ruff on all Python code
 
 types: venvs ## mypy on bot/
 	@.venv/bot/bin/mypy bot
+
+scenarios: train ## run scenario files against the real servers (FILE=file or folder, default tests/scenarios/)
+	@.venv/bot/bin/python scripts/scenarios.py "$(FILE)"
 
 bench: train ## benchmark: bare vs custom-action turn latency, start-up, memory (N=200)
 	@.venv/bot/bin/python scripts/bench.py -n $${N:-200}

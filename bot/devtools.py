@@ -14,9 +14,11 @@ channel. Nothing here is used by the bot itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -264,6 +266,39 @@ class Stack:
     startup_seconds: Dict[str, float] = field(default_factory=dict)
 
     @classmethod
+    def local(cls, model: Path, workdir: Path, secret: str, today: str = DEMO_TODAY) -> Stack:
+        """Return a stack on a fresh SQLite database, its schema at the newest revision.
+
+        Args:
+            model: Path of the trained model.
+            workdir: Folder for the database, logs and endpoints file.
+            secret: The JWT secret the servers verify tokens with.
+            today: The pinned date (``SHOPBOT_TODAY``, YYYY-MM-DD).
+
+        Returns:
+            The stack, not yet started; its database holds no rows.
+        """
+        workdir.mkdir(parents=True, exist_ok=True)
+        database = workdir / "shopbot.sqlite3"
+        database.unlink(missing_ok=True)
+        env = {
+            "SHOPBOT_VAR_DIR": str(workdir),
+            "SHOPBOT_DB_URL": f"sqlite:///{database}",
+            "SHOPBOT_JWT_SECRET": secret,
+            "SHOPBOT_TODAY": today,
+            "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
+        }
+        stack = cls(model=model, workdir=workdir, env=env)
+        subprocess.run(
+            [str(BOT_PYTHON), "-m", "bot.cli", "db", "upgrade"],
+            cwd=PROJECT_ROOT,
+            env=stack._environment(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return stack
+
+    @classmethod
     def demo(cls, model: Path, workdir: Path, secret: str) -> Stack:
         """Return a stack on a fresh SQLite database holding the demo orders.
 
@@ -275,15 +310,7 @@ class Stack:
         Returns:
             The stack, not yet started.
         """
-        workdir.mkdir(parents=True, exist_ok=True)
-        env = {
-            "SHOPBOT_VAR_DIR": str(workdir),
-            "SHOPBOT_DB_URL": f"sqlite:///{workdir / 'shopbot.sqlite3'}",
-            "SHOPBOT_JWT_SECRET": secret,
-            "SHOPBOT_TODAY": DEMO_TODAY,
-            "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
-        }
-        stack = cls(model=model, workdir=workdir, env=env)
+        stack = cls.local(model, workdir, secret)
         subprocess.run(
             [str(BOT_PYTHON), "-m", "bot.cli", "db", "import", str(DEMO_ORDERS)],
             cwd=PROJECT_ROOT,
@@ -318,12 +345,16 @@ class Stack:
     def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
         log = self.workdir / f"{name}.log"
         started = time.monotonic()
+        # Each server gets its own session and process group: the action
+        # server's Sanic worker manager may SIGKILL the process group of its
+        # workers when it shuts down, which must not be the caller's.
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
             env=self._environment(),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = process
         deadline = started + timeout_s
@@ -344,7 +375,11 @@ class Stack:
         )
 
     def stop_process(self, name: str) -> None:
-        """Stop one server (terminate, then kill after 20 s) and forget it."""
+        """Stop one server (terminate, then kill after 20 s) and forget it.
+
+        Whatever is left of the server's own process group (its workers) is
+        killed as well.
+        """
         process = self.processes.pop(name)
         if process.poll() is None:
             process.terminate()
@@ -353,6 +388,8 @@ class Stack:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     def start(self) -> Stack:
         """Start the servers (and the IM worker if configured); wait until they answer."""
