@@ -138,7 +138,9 @@ class Turn:
             latest one included.
         order_id: The order id entity of the latest message.
         known_order_id: The order talked about so far (slot).
-        problem: The pending question or claim (slot).
+        problem: The problem talked about: the question waiting for an
+            order, the claim being confirmed, or the last after-sales
+            problem asked (slot).
         awaiting: What the bot asked for (slot).
         order_misses: Unknown order ids in a row (slot).
         tracking_no: The waybill entity of the latest message.
@@ -242,19 +244,23 @@ def answer(settings: Settings, turn: Turn) -> Reply:
     """
     if turn.who.role == "seller":
         return seller(settings, turn)
+    table = services.policy_table(settings)
     problem = turn.intent
     if problem == "provide_order_id":
         problem = turn.problem or "query_order"
+    elif table.problems.get(problem) == "general" and turn.problem in CLAIM_TYPES:
+        problem = turn.problem  # "运费谁出?" about the problem already on the table
     found = _which_order(settings, turn, problem)
     if found.reply is not None:
         return found.reply
     assert found.order is not None
     order = found.order
-    table = services.policy_table(settings)
     lead: List[Message] = []
     if found.assumed:
         lead.append(Message("utter_order_assumed", order_values(table, order)))
-    slots: Dict[str, Any] = {"order_id": order.order_id, "order_misses": 0.0, "problem": None}
+    # The problem stays on the table for the next question or order.
+    kept = problem if problem in CLAIM_TYPES else None
+    slots: Dict[str, Any] = {"order_id": order.order_id, "order_misses": 0.0, "problem": kept}
     if problem == "refund_progress":
         reply = _refund_progress(settings, turn, order)
     elif problem in ORDER_QUESTIONS:

@@ -32,6 +32,7 @@ Fact = Literal[
     "quality_problem",
     "no_photos",
     "has_photos",
+    "photos_confirm_quality",
     "goods_not_intact",
     "goods_intact",
     "returned_without_contact",
