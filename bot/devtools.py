@@ -334,8 +334,8 @@ class Stack:
                 tail = log.read_text(errors="replace")[-3000:]
                 self.stop()
                 raise RuntimeError(f"{name} did not start:\n{tail}")
-        self.ready_at[name] = time.monotonic()
-        self.startup_seconds[name] = self.ready_at[name] - started
+        self.ready_at[name] = time.time()
+        self.startup_seconds[name] = time.monotonic() - started
 
     def _server(self, name: str) -> Tuple[List[str], str, float]:
         """Return how to start server ``name``: its command, health URL and start-up limit (s).
@@ -383,7 +383,7 @@ class Stack:
         The servers keep their ports for the stack's lifetime, so a restarted
         server answers where the old one did (a restart is ``stop_process``
         then ``start_process``). ``ready_at[name]`` is when it first answered
-        (``time.monotonic()``).
+        (``time.time()``, to compare with Rasa's event timestamps).
 
         Args:
             name: ``actions``, ``rasa``, ``im`` or ``assist`` (after :meth:`start_assist`).
