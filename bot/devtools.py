@@ -30,7 +30,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import httpx
 
@@ -264,6 +264,7 @@ class Stack:
     assist_port: int = field(default_factory=free_port)
     processes: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     startup_seconds: Dict[str, float] = field(default_factory=dict)
+    ready_at: Dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def local(cls, model: Path, workdir: Path, secret: str, today: str = DEMO_TODAY) -> Stack:
@@ -348,31 +349,86 @@ class Stack:
         # Each server gets its own session and process group: the action
         # server's Sanic worker manager may SIGKILL the process group of its
         # workers when it shuts down, which must not be the caller's.
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=self._environment(),
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with log.open("ab") as output:  # a restart appends to the first run's log
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=self._environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes[name] = process
         deadline = started + timeout_s
-        while not wait_http(health, 1.0):
+        while not wait_http(health, 1.0, interval_s=0.1):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-3000:]
                 self.stop()
                 raise RuntimeError(f"{name} did not start:\n{tail}")
+        self.ready_at[name] = time.time()
         self.startup_seconds[name] = time.monotonic() - started
+
+    def _server(self, name: str) -> Tuple[List[str], str, float]:
+        """Return how to start server ``name``: its command, health URL and start-up limit (s).
+
+        Raises:
+            KeyError: ``name`` is not one of ``actions``, ``rasa``, ``im``, ``assist``.
+        """
+        if name == "actions":
+            return (
+                [
+                    *(str(BOT_PYTHON), "-m", "rasa_sdk", "--actions", "actions"),
+                    *("--port", str(self.action_port)),
+                ],
+                f"http://127.0.0.1:{self.action_port}/health",
+                120,
+            )
+        if name == "rasa":
+            return (
+                [
+                    *(str(RASA_PYTHON), "-m", "rasa", "run", "--model", str(self.model)),
+                    *("--credentials", "credentials.yml", "--endpoints", str(self.endpoints)),
+                    *("--port", str(self.rasa_port), "--interface", "127.0.0.1"),
+                    *self._api_arguments(),
+                ],
+                f"{self.url}/webhooks/shop/",
+                300,
+            )
+        if name == "im":
+            return (
+                [str(BOT_PYTHON), "-m", "bot.im_worker", "--port", str(self.im_port)],
+                f"http://127.0.0.1:{self.im_port}/health",
+                60,
+            )
+        if name == "assist":
+            return (
+                [str(BOT_PYTHON), "-m", "bot.assist.app", "--port", str(self.assist_port)],
+                f"{self.assist_url}/assist/health",
+                60,
+            )
+        raise KeyError(f"no server called {name!r}")
+
+    def start_process(self, name: str) -> None:
+        """Start one server (again, after :meth:`stop_process`) on its port; wait for it.
+
+        The servers keep their ports for the stack's lifetime, so a restarted
+        server answers where the old one did (a restart is ``stop_process``
+        then ``start_process``). ``ready_at[name]`` is when it first answered
+        (``time.time()``, to compare with Rasa's event timestamps).
+
+        Args:
+            name: ``actions``, ``rasa``, ``im`` or ``assist`` (after :meth:`start_assist`).
+
+        Raises:
+            RuntimeError: It exited or did not answer in time (every server is then stopped).
+        """
+        if name in self.processes:
+            raise RuntimeError(f"{name} is running already")
+        self._spawn(name, *self._server(name))
 
     def start_im_worker(self) -> None:
         """Start the IM worker (``python -m bot.im_worker``) and wait for it."""
-        self._spawn(
-            "im",
-            [str(BOT_PYTHON), "-m", "bot.im_worker", "--port", str(self.im_port)],
-            f"http://127.0.0.1:{self.im_port}/health",
-            60,
-        )
+        self.start_process("im")
 
     def stop_process(self, name: str) -> None:
         """Stop one server (terminate, then kill after 20 s) and forget it.
@@ -391,49 +447,19 @@ class Stack:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
 
+    @property
+    def endpoints(self) -> Path:
+        """The Rasa server's endpoints file (written by :meth:`start`)."""
+        return self.workdir / "endpoints.yml"
+
     def start(self) -> Stack:
         """Start the servers (and the IM worker if configured); wait until they answer."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        endpoints = self.workdir / "endpoints.yml"
-        endpoints.write_text(
+        self.endpoints.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
         )
-        self._spawn(
-            "actions",
-            [
-                str(BOT_PYTHON),
-                "-m",
-                "rasa_sdk",
-                "--actions",
-                "actions",
-                "--port",
-                str(self.action_port),
-            ],
-            f"http://127.0.0.1:{self.action_port}/health",
-            120,
-        )
-        self._spawn(
-            "rasa",
-            [
-                str(RASA_PYTHON),
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(self.model),
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                str(endpoints),
-                "--port",
-                str(self.rasa_port),
-                "--interface",
-                "127.0.0.1",
-                *self._api_arguments(),
-            ],
-            f"{self.url}/webhooks/shop/",
-            300,
-        )
+        self.start_process("actions")
+        self.start_process("rasa")
         if self.im_enabled:
             self.start_im_worker()
         return self
@@ -450,12 +476,7 @@ class Stack:
             agent_token: The token agents use (``SHOPBOT_AGENT_TOKEN``).
         """
         self.env = {**self.env, "SHOPBOT_AGENT_TOKEN": agent_token, "SHOPBOT_RASA_URL": self.url}
-        self._spawn(
-            "assist",
-            [str(BOT_PYTHON), "-m", "bot.assist.app", "--port", str(self.assist_port)],
-            f"{self.assist_url}/assist/health",
-            60,
-        )
+        self.start_process("assist")
         return self
 
     def rss_kib(self) -> Dict[str, int]:

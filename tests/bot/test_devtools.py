@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 
-from bot.devtools import FakeImPlatform, free_port, latency_summary, percentile
+from bot.devtools import FakeImPlatform, Stack, free_port, latency_summary, percentile
 from bot.im_protocol import reply_body, signed_headers
 
 SECRET = "devtools-im-secret"
@@ -45,3 +46,44 @@ def test_the_fake_platform_checks_refuses_then_records_deliveries(
     platform.stop()
     with pytest.raises(httpx.ConnectError):
         deliver(platform, "m3")
+
+
+@pytest.fixture()
+def im_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack that runs only the IM worker (on SQLite in the test's folder)."""
+    env = {
+        "SHOPBOT_DB_URL": f"sqlite:///{tmp_path / 'im.sqlite3'}",
+        "SHOPBOT_IM_SECRET": SECRET,
+        "SHOPBOT_IM_CALLBACK_URL": f"http://127.0.0.1:{free_port()}/im/callback",
+    }
+    stack = Stack(model=tmp_path / "unused.tar.gz", workdir=tmp_path, env=env)
+    yield stack
+    stack.stop()
+
+
+def test_a_server_starts_again_on_the_same_port_and_keeps_its_log(im_stack: Stack) -> None:
+    im_stack.start_process("im")
+    first = im_stack.processes["im"]
+    with pytest.raises(RuntimeError, match="running already"):
+        im_stack.start_process("im")
+    health = f"http://127.0.0.1:{im_stack.im_port}/health"
+    assert httpx.get(health, timeout=10).status_code == 200
+    ready = im_stack.ready_at["im"]
+
+    im_stack.stop_process("im")
+    assert first.poll() is not None
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(health, timeout=10)
+    im_stack.start_process("im")
+
+    assert im_stack.processes["im"].pid != first.pid
+    assert httpx.get(health, timeout=10).status_code == 200
+    assert im_stack.ready_at["im"] > ready
+    log = (im_stack.workdir / "im.log").read_text()
+    assert log.count("listening on") == 2
+
+
+def test_only_the_stacks_servers_can_be_started(im_stack: Stack) -> None:
+    with pytest.raises(KeyError, match="nginx"):
+        im_stack.start_process("nginx")
+    assert im_stack.processes == {}

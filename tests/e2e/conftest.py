@@ -8,6 +8,7 @@ SQLite database with the demo orders and its own JWT secret.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from bot.assist.rasa import conversation_path
+from bot.assist.rasa import TranscriptLine, conversation_path, transcript
 from bot.auth import mint_token
 from bot.demo_shop import make_server, serve_in_background
 from bot.devtools import CHROMIUM, CHROMIUM_ARGS, DEMO_ORDERS, Stack, free_port
@@ -32,7 +33,7 @@ IM_SECRET = "e2e-im-secret-not-for-production-987654"
 #: The agent assistant's token (the ``assist`` fixture starts it).
 AGENT_TOKEN = "e2e-agent-token-not-for-production"
 
-__all__ = ["AGENT_TOKEN", "ROOT", "Bot", "free_port", "screenshot"]
+__all__ = ["AGENT_TOKEN", "ROOT", "Bot", "free_port", "screenshot", "shop_page", "start_bot"]
 
 #: Screenshots of the browser tests, one folder per test module.
 SCREENSHOTS = ROOT / "results" / "tests"
@@ -106,6 +107,16 @@ class Bot:
         )
         return view.id
 
+    def transcript(self, sender: str) -> List[TranscriptLine]:
+        """The conversation's messages as Rasa's tracker holds them (its HTTP API)."""
+        reply = httpx.get(
+            f"{self.url}/conversations/{conversation_path(sender)}/tracker",
+            params={"token": self.stack.env["SHOPBOT_RASA_TOKEN"]},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        return transcript(reply.json())
+
     def agent(self, method: str, path: str, body: Any = None) -> httpx.Response:
         """Call the agent assistant (the ``assist`` fixture starts it) with the agent token."""
         return httpx.request(
@@ -124,23 +135,51 @@ def model_path() -> Path:
     return Path(model)
 
 
+def start_bot(workdir: Path, im_platform_port: Optional[int] = None, **env: str) -> Bot:
+    """Start a stack on a fresh demo database whose servers accept one new shop origin.
+
+    Args:
+        workdir: Folder for the database, logs and endpoints file.
+        im_platform_port: The fake IM platform's port (a free one when omitted).
+        **env: Extra environment for the servers.
+
+    Returns:
+        The running servers; stop them with ``bot.stack.stop()``.
+    """
+    shop_origin = f"http://127.0.0.1:{free_port()}"
+    stack = Stack.demo(model_path(), workdir, SECRET)
+    stack.env = {**stack.env, "SHOPBOT_CORS_ORIGINS": shop_origin, **env}
+    stack.start()
+    return Bot(stack, shop_origin, im_platform_port or free_port())
+
+
+@contextmanager
+def shop_page(bot: Bot, evidence_url: Optional[str] = None) -> Iterator[str]:
+    """Serve the demo shop page on ``bot.shop_origin``; yield that origin."""
+    port = urlsplit(bot.shop_origin).port or 80
+    server = make_server("127.0.0.1", port, bot.url, SECRET, evidence_url=evidence_url)
+    assert serve_in_background(server) == bot.shop_origin
+    try:
+        yield bot.shop_origin
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    shop_origin = f"http://127.0.0.1:{free_port()}"
     im_platform_port = free_port()
-    stack = Stack.demo(model_path(), tmp_path_factory.mktemp("e2e"), SECRET)
-    stack.env = {
-        **stack.env,
-        "SHOPBOT_CORS_ORIGINS": shop_origin,
-        "SHOPBOT_IM_SECRET": IM_SECRET,
-        "SHOPBOT_IM_CALLBACK_URL": f"http://127.0.0.1:{im_platform_port}/im/callback",
-        "SHOPBOT_IM_BACKOFF": "0.2/1",
-    }
-    stack.start()
+    started = start_bot(
+        tmp_path_factory.mktemp("e2e"),
+        im_platform_port,
+        SHOPBOT_IM_SECRET=IM_SECRET,
+        SHOPBOT_IM_CALLBACK_URL=f"http://127.0.0.1:{im_platform_port}/im/callback",
+        SHOPBOT_IM_BACKOFF="0.2/1",
+    )
     try:
-        yield Bot(stack, shop_origin, im_platform_port)
+        yield started
     finally:
-        stack.stop()
+        started.stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -150,13 +189,8 @@ def shop(bot: Bot) -> Iterator[str]:
     Its widget uploads evidence photos to the assistant's address (the
     ``assist`` fixture starts it for the tests that upload).
     """
-    port = urlsplit(bot.shop_origin).port or 80
-    upload = f"{bot.stack.assist_url}/evidence/upload"
-    server = make_server("127.0.0.1", port, bot.url, SECRET, evidence_url=upload)
-    assert serve_in_background(server) == bot.shop_origin
-    yield bot.shop_origin
-    server.shutdown()
-    server.server_close()
+    with shop_page(bot, evidence_url=f"{bot.stack.assist_url}/evidence/upload") as origin:
+        yield origin
 
 
 @pytest.fixture(scope="session")

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Iterator
 
 import httpx
+import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, Bot, screenshot
+from tests.e2e.conftest import ROOT, Bot, screenshot, shop_page, start_bot
 
 #: Seconds to wait for the bot's answer in the browser.
 ANSWER_S = 60
+#: Seconds a restarted Rasa server may take to answer the kept messages.
+RESTART_S = 300
 
 BOT_MESSAGES = "#shopbot-widget .msg.bot"
 USER_MESSAGES = "#shopbot-widget .msg.user"
@@ -48,6 +55,15 @@ def wait_for(page: Page, expression: str, timeout_s: float) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"{expression} stayed false for {timeout_s} s"
         page.wait_for_timeout(200)
+
+
+def widget_state(page: Page) -> Dict[str, Any]:
+    """The widget's saved state (conversation id, transcript) from localStorage."""
+    state: Dict[str, Any] = page.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('shopbot:'))"
+        ".map(k => JSON.parse(localStorage.getItem(k)))[0]"
+    )
+    return state
 
 
 def say(page: Page, text: str) -> None:
@@ -142,19 +158,93 @@ def test_the_chat_fits_a_phone(browser: Browser, shop: str) -> None:
         context.close()
 
 
-def test_the_widget_reconnects_when_the_server_is_back(page: Page, shop: str, bot: Bot) -> None:
-    open_chat(page, shop)
-    answers = page.locator(BOT_MESSAGES).count()
-    # The server goes away: every call to it fails at the network level.
-    page.route(re.compile(re.escape(bot.url) + r"/webhooks/shop/.*"), lambda r: r.abort())
-    say(page, "在吗")
-    expect(page.locator("#shopbot-widget .status")).to_be_visible(timeout=10_000)
-    expect(page.locator("#shopbot-widget .status")).to_contain_text("重新连接")
-    page.unroute_all()
-    # Back again: the kept message is delivered and answered, the notice goes.
-    expect(page.locator(BOT_MESSAGES)).to_have_count(answers + 1, timeout=ANSWER_S * 1000)
-    expect(page.locator("#shopbot-widget .status")).to_be_hidden()
-    expect(page.locator(USER_MESSAGES).last).to_have_text("在吗")
+@pytest.fixture()
+def own_bot(tmp_path: Path) -> Iterator[Bot]:
+    """Servers of this test's own, whose Rasa server it may stop and start."""
+    started = start_bot(tmp_path / "stack")
+    try:
+        yield started
+    finally:
+        started.stack.stop()
+
+
+def shown_text(message: Dict[str, Any]) -> str:
+    """A widget message as bot.assist.rasa.transcript writes a bot message."""
+    titles = [b["title"] for b in message.get("buttons") or []]
+    return " / ".join(part for part in (message["text"], *titles) if part)
+
+
+def test_messages_sent_while_rasa_restarts_are_kept_and_answered_once(
+    page: Page, own_bot: Bot
+) -> None:
+    stack = own_bot.stack
+    with shop_page(own_bot) as shop:
+        open_chat(page, shop)
+        say(page, "在吗")
+        expect(page.locator(BOT_MESSAGES)).to_have_count(2, timeout=ANSWER_S * 1000)
+        before = widget_state(page)["messages"]
+        sender: str = widget_state(page)["sender"]
+
+        # The Rasa server stops for real; the buyer writes twice meanwhile.
+        stack.stop_process("rasa")
+        kept = ["退货运费谁出", "衣服太大了能换吗"]
+        say(page, kept[0])
+        status = page.locator("#shopbot-widget .status")
+        expect(status).to_be_visible(timeout=10_000)
+        expect(status).to_contain_text("正在重新连接")
+        say(page, kept[1])
+        pending = page.locator(f"{USER_MESSAGES}.pending")
+        expect(pending).to_have_text(kept)
+        # Nobody is typing an answer while the server is away.
+        assert page.locator("#shopbot-widget .typing").is_hidden()
+        screenshot(page, "reconnecting")
+
+        # Rasa starts again on the same port while the test watches the page.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            restarted = pool.submit(stack.start_process, "rasa")
+            deadline = time.monotonic() + RESTART_S
+            while pending.count():
+                if restarted.done() and restarted.exception() is not None:
+                    raise AssertionError("Rasa did not start again") from restarted.exception()
+                assert time.monotonic() < deadline, "the kept messages were never answered"
+                page.wait_for_timeout(100)
+            answered_at = time.time()
+            restarted.result()
+        expect(status).to_be_hidden()
+
+        # Delivered once, in order, answered once: the widget shows what
+        # Rasa's tracker holds, after the transcript from before the restart.
+        after = widget_state(page)["messages"]
+        assert after[: len(before)] == before
+        assert [m["text"] for m in after[len(before) :] if m["from"] == "user"] == kept
+        lines = own_bot.transcript(sender)
+        buyer = [line for line in lines if line.role == "buyer"]
+        assert [line.text for line in buyer] == kept
+        bot_lines = [line.text for line in lines if line.role == "bot"]
+        assert [shown_text(m) for m in after[len(before) :] if m["from"] == "bot"] == bot_lines
+        ready = stack.ready_at["rasa"]
+        assert buyer[0].at is not None
+        delivered = datetime.fromisoformat(buyer[0].at).timestamp() - ready
+        print(
+            f"\nwidget: Rasa restarted in {stack.startup_seconds['rasa']:.1f} s; the first kept "
+            f"message reached it {delivered:.2f} s after it was ready, both were answered "
+            f"{answered_at - ready:.2f} s after"
+        )
+
+        # The transcript survives a reload, and nothing is sent again: the
+        # next message is the last one the restarted Rasa sees.
+        page.reload()
+        log = page.locator("#shopbot-widget .log")
+        for message in after:
+            if message["text"]:
+                expect(log).to_contain_text(message["text"])
+        assert page.locator(USER_MESSAGES, has_text=kept[0]).count() == 1
+        say(page, "谢谢")
+        expect(page.locator(USER_MESSAGES).last).not_to_have_class(
+            re.compile(r"\bpending\b"), timeout=ANSWER_S * 1000
+        )
+        lines = own_bot.transcript(sender)
+        assert [line.text for line in lines if line.role == "buyer"] == [*kept, "谢谢"]
 
 
 def test_the_channel_answers_browsers_of_the_configured_origin_only(bot: Bot) -> None:
@@ -211,10 +301,7 @@ def test_the_agents_reply_reaches_the_widget_during_a_handoff(
     open_chat(page, shop)
     say(page, "在吗")
     expect(page.locator(BOT_MESSAGES).nth(1)).to_be_visible(timeout=ANSWER_S * 1000)
-    sender: str = page.evaluate(
-        "Object.keys(localStorage).filter(k => k.startsWith('shopbot:'))"
-        ".map(k => JSON.parse(localStorage.getItem(k)).sender)[0]"
-    )
+    sender: str = widget_state(page)["sender"]
     handoff_id = bot.hand_off(sender, buyer_said=["在吗"])
     answers = page.locator(BOT_MESSAGES).count()
     say(page, "我要投诉")

@@ -14,6 +14,15 @@
  * when the server is down (reconnect after a restart) and renders every text
  * with textContent (a buyer typing <script> sees text). No dependencies.
  *
+ * Reconnecting: a message the server cannot be reached for stays in the
+ * queue (shown as pending, with the "reconnecting" notice); the widget asks
+ * the server's health address (GET /webhooks/shop/) after 0.5, 1, 2, then
+ * every 3 s (each ±20 % so that many widgets do not knock at once, and at
+ * once when the browser comes back online) and, when it answers, sends the
+ * queued messages one at a time, in order. A message is sent again only when
+ * its request failed at the network level or with a 5xx, never after an
+ * answer.
+ *
  * Human handoff: when the bot hands the conversation to a person (a message
  * with custom {"handoff": true}), the widget fetches what the agent writes
  * from GET /webhooks/shop/history?sender=...&after=<cursor> (same token) every
@@ -45,7 +54,7 @@
     send: '发送',
     close: '收起',
     typing: '客服正在输入',
-    offline: '网络连接中断，正在重新连接…',
+    offline: '连接中断，正在重新连接…消息会在恢复后自动发送',
     expired: '登录状态已失效，请刷新页面后再试。',
     failed: '消息发送失败，请稍后再试。',
     you: '我',
@@ -60,7 +69,8 @@
   var ORDER_ID = /(?:^|\D)(AS\d{1,32}|\d{10,32})(?!\d)/g;
   var MAX_HISTORY = 200;
   var MAX_INPUT = 2000;
-  var RETRY_MS = [1000, 2000, 4000, 8000];
+  var RETRY_MS = [500, 1000, 2000, 3000];
+  var RETRY_JITTER = 0.2;
   var POLL_MS = 3000;
   var HANDOFF_MAX_MS = 30 * 60 * 1000;
 
@@ -77,8 +87,10 @@
   var state = loadState();
   var queue = [];
   var busy = false;
+  var offline = false;
   var composing = false;
   var retries = 0;
+  var retryTimer = null;
   var pollTimer = null;
 
   /* ---------- state ---------- */
@@ -268,7 +280,7 @@
     while (log.firstChild) { log.removeChild(log.firstChild); }
     state.messages.forEach(renderMessage);
     log.appendChild(typing);
-    typing.hidden = !busy;
+    typing.hidden = !busy || offline;
     scrollDown();
   }
 
@@ -391,25 +403,41 @@
     });
   }
 
+  // The server could not be reached: show the notice, ask its health address
+  // again after the next backoff step (busy stays true meanwhile, so the
+  // queue waits).
   function waitForServer() {
-    var delay = RETRY_MS[Math.min(retries, RETRY_MS.length - 1)];
+    var step = RETRY_MS[Math.min(retries, RETRY_MS.length - 1)];
+    var delay = step * (1 - RETRY_JITTER + 2 * RETRY_JITTER * Math.random());
     retries += 1;
+    offline = true;
     status.hidden = false;
     typing.hidden = true;
-    window.setTimeout(function () {
-      window.fetch(health, { mode: 'cors', credentials: 'omit', cache: 'no-store' })
-        .then(function (reply) {
-          if (!reply.ok) { throw new Error('unhealthy'); }
-          busy = false;
-          pump();
-        })
-        .catch(waitForServer);
-    }, delay);
+    retryTimer = window.setTimeout(checkServer, delay);
   }
+
+  function checkServer() {
+    retryTimer = null;
+    window.fetch(health, { mode: 'cors', credentials: 'omit', cache: 'no-store' })
+      .then(function (reply) {
+        if (!reply.ok) { throw new Error('unhealthy'); }
+        busy = false;
+        pump();
+      })
+      .catch(waitForServer);
+  }
+
+  // Back online (network switch, laptop woken up): ask now, not after the backoff.
+  window.addEventListener('online', function () {
+    if (retryTimer !== null) {
+      window.clearTimeout(retryTimer);
+      checkServer();
+    }
+  });
 
   function pump() {
     if (busy || !queue.length) {
-      typing.hidden = !busy;
+      typing.hidden = !busy || offline;
       return;
     }
     busy = true;
@@ -422,6 +450,7 @@
       });
     }).then(function (result) {
       status.hidden = true;
+      offline = false;
       retries = 0;
       queue.shift();
       if (item.message) { item.message.pending = false; }
