@@ -99,3 +99,9 @@ def demo_url(migrated_url: str) -> str:
     with session_scope(migrated_url) as session:
         import_file(DEMO_FILE, session)
     return migrated_url
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    """The async tests (``pytest.mark.anyio``) run on asyncio."""
+    return "asyncio"

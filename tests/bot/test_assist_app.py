@@ -134,11 +134,6 @@ def _ask(message: str, order_id: str | None = None, buyer: str = "buyer_001") ->
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_suggestions_are_grounded_in_the_buyers_order(
     api: httpx.AsyncClient, rasa: FakeRasa
 ) -> None:

@@ -38,11 +38,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture()
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture()
 def settings(demo_url: str, tmp_path: Path) -> Settings:
     return settings_for(
         demo_url,
