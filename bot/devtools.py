@@ -318,12 +318,16 @@ class Stack:
     def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
         log = self.workdir / f"{name}.log"
         started = time.monotonic()
+        # A session of its own: Sanic's worker manager (the action server) kills
+        # its whole process group when a shutdown is interrupted, which must
+        # never be the caller's (a benchmark or the test run).
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
             env=self._environment(),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = process
         deadline = started + timeout_s
@@ -348,11 +352,7 @@ class Stack:
         process = self.processes.pop(name)
         if process.poll() is None:
             process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _wait_or_kill(process)
 
     def start(self) -> Stack:
         """Start the servers (and the IM worker if configured); wait until they answer."""
@@ -426,12 +426,25 @@ class Stack:
         return {name: rss_kib(p.pid) for name, p in self.processes.items() if p.poll() is None}
 
     def stop(self) -> None:
-        """Stop every server (terminate, then kill after 20 s)."""
+        """Stop every server: one SIGTERM each, then kill what still runs after 20 s.
+
+        A second SIGTERM would interrupt a server's shutdown (Sanic then kills
+        its process group), so each gets exactly one.
+        """
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
         for name in list(self.processes):
-            self.stop_process(name)
+            _wait_or_kill(self.processes.pop(name))
+
+
+def _wait_or_kill(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Wait for a terminated server to exit; kill it after ``timeout_s``."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def main(argv: Sequence[str]) -> int:
