@@ -439,13 +439,7 @@ class Stack:
         process = self.processes.pop(name)
         if process.poll() is None:
             process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        _wait_or_kill(process)
 
     @property
     def endpoints(self) -> Path:
@@ -484,12 +478,33 @@ class Stack:
         return {name: rss_kib(p.pid) for name, p in self.processes.items() if p.poll() is None}
 
     def stop(self) -> None:
-        """Stop every server (terminate, then kill after 20 s)."""
+        """Stop every server: one SIGTERM each, then kill what still runs after 20 s.
+
+        A second SIGTERM would interrupt a server's shutdown (Sanic then kills
+        its process group), so each gets exactly one.
+        """
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
         for name in list(self.processes):
-            self.stop_process(name)
+            _wait_or_kill(self.processes.pop(name))
+
+
+def _wait_or_kill(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Wait for a terminated server to exit; kill it after ``timeout_s``.
+
+    Whatever is left of the server's own process group (its workers) is
+    killed as well.
+    """
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    pid = getattr(process, "pid", None)
+    if isinstance(pid, int):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -34,6 +34,7 @@ import socket
 import sys
 import threading
 import uuid
+from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -52,6 +53,7 @@ from bot.im_protocol import (
     signed_headers,
     verify,
 )
+from bot.messages import clip_message
 from bot.outbox import Backoff, Queue, deliver_next, pending_counts, process_next, receive
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -119,6 +121,9 @@ class ImWorker:
         message, problem = parse_inbound(body, marks=True)
         if message is None:
             return 400, {"error": problem or "invalid_body"}
+        # The channel clipped it already; whoever sent it, the inbox holds what
+        # NLU may see (PostgreSQL refuses NUL characters in text).
+        message = replace(message, text=clip_message(message.text))
         if not receive(self.queue.url, message):
             logger.info("im worker: message %s is a duplicate", message.msg_id)
             return 200, {"status": "duplicate"}

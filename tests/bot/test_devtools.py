@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import httpx
 import pytest
@@ -87,3 +89,44 @@ def test_only_the_stacks_servers_can_be_started(im_stack: Stack) -> None:
     with pytest.raises(KeyError, match="nginx"):
         im_stack.start_process("nginx")
     assert im_stack.processes == {}
+
+
+class SlowServer:
+    """A stand-in for a server process that takes a while to shut down."""
+
+    def __init__(self) -> None:
+        self.terminated = 0
+        self.returncode: Optional[int] = None
+
+    def poll(self) -> Optional[int]:
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.terminated += 1
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        self.returncode = 0
+        return 0
+
+
+def test_stopping_sends_each_server_one_sigterm(tmp_path: Path) -> None:
+    """A second SIGTERM interrupts Sanic's shutdown, which then kills its process group."""
+    stack = Stack(model=Path("unused"), workdir=tmp_path)
+    servers = [SlowServer(), SlowServer()]
+    stack.processes = {"actions": servers[0], "rasa": servers[1]}  # type: ignore[dict-item]
+    stack.stop()
+    assert [server.terminated for server in servers] == [1, 1]
+    assert stack.processes == {}
+
+
+def test_servers_run_in_a_process_group_of_their_own(tmp_path: Path) -> None:
+    """So a server that kills its group never kills the benchmark or test run."""
+    stack = Stack(model=Path("unused"), workdir=tmp_path)
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    stack._spawn("http", command, f"http://127.0.0.1:{port}/", 20)
+    try:
+        process = stack.processes["http"]
+        assert os.getpgid(process.pid) == process.pid != os.getpgid(0)
+    finally:
+        stack.stop()

@@ -26,6 +26,7 @@ from bot.im_protocol import (
     verify,
 )
 from bot.im_worker import ImWorker, handler_class
+from bot.messages import clip_message
 from bot.outbox import pending_counts
 from bot.settings import SettingsError, load_settings
 from tests.bot.im_strategies import (
@@ -143,6 +144,20 @@ def test_rate_limited_hand_overs_are_stored_and_only_the_notice_reaches_the_bot(
     delivered = [p["reply_to"] for path, p in Recorder.calls if path == "/callback"]
     assert asked == [("m0", None), ("m1", RATE_NOTICE)]
     assert delivered == ["m0", "m1"]
+
+
+def test_a_hand_over_is_stored_as_nlu_will_see_it(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    _, url = worker
+    texts = {"m1": "a\x00b\nc", "m2": "前言" * 2000 + "很长" * 1000}
+    for msg_id, text in texts.items():
+        answer = hand_over(url, InboundMessage(msg_id, "c1", "b", text)).json()
+        assert answer == {"status": "accepted"}
+    with session_scope(migrated_url) as session:
+        stored = dict(session.execute(select(ImInbox.msg_id, ImInbox.text)).tuples().all())
+    assert stored == {"m1": "ab c", "m2": "很长" * 1000}
+    assert stored["m2"] == clip_message(texts["m2"])
 
 
 def test_an_unknown_rate_limit_mark_is_refused(

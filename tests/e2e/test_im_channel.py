@@ -29,6 +29,7 @@ from tests.bot.im_strategies import (
     encode,
     expected_problem,
     json_values,
+    portable_ids,
     valid_messages,
     wrong_type_messages,
 )
@@ -254,7 +255,12 @@ def test_any_signed_body_gets_200_or_its_documented_400(webhook: httpx.Client, r
 def test_a_valid_body_is_acknowledged_once_and_a_bad_signature_is_401(
     webhook: httpx.Client, value: Dict[str, str], data: st.DataObject
 ) -> None:
-    value = {**value, "msg_id": f"fuzz-{uuid.uuid4().hex}", "buyer_id": FUZZ_BUYER}
+    value = {
+        **value,
+        "msg_id": f"fuzz-{uuid.uuid4().hex}",
+        "conversation_id": data.draw(portable_ids),
+        "buyer_id": FUZZ_BUYER,
+    }
     raw = encode(value)
     headers, code = data.draw(bad_signatures(IM_SECRET, raw, int(time.time())))
     forged = post_webhook(webhook, raw, dict(headers))
