@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import handoffs, services
 from bot.auth import Identity
-from bot.claims import ClaimView
 from bot.cues import cached_cues, read_facts
 from bot.db.models import CLAIM_TYPES, HANDOFF_CHANNELS
 from bot.orders import OrderView, find_waybill
@@ -502,7 +501,7 @@ def case_summary(
         )
         if result.decision is not None:
             summary["decision"] = result.decision.to_json()
-        summary["claim"] = _claim_summary(table, result.claim)
+        summary["claim"] = claim_values(table, result.claim) if result.claim else None
     evidence = services.claim_evidence(settings, lookup.order.order_id)
     if evidence is not None:
         summary["evidence"] = {
@@ -510,10 +509,6 @@ def case_summary(
             "uploaded": [item.item for item in evidence.checklist if item.files > 0],
         }
     return summary
-
-
-def _claim_summary(table: RuleTable, claim: Optional[ClaimView]) -> Optional[Dict[str, Any]]:
-    return claim_values(table, claim) if claim is not None else None
 
 
 def clarify(turn: Turn) -> Reply:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -77,12 +77,18 @@ class OrderLookup:
 
 
 def _find_own(
-    session: Session, buyer_id: str, raw_order_id: Optional[str]
+    session: Session,
+    owner_id: str,
+    raw_order_id: Optional[str],
+    find: Callable[
+        [Session, str, str], Tuple[Optional[OrderView], Optional[Claim]]
+    ] = find_order_and_claim,
+    owner: str = "buyer",
 ) -> Tuple[Optional[str], Optional[OrderView], Optional[Claim]]:
-    """Find the buyer's order and its claim.
+    """Find an order of ``owner_id`` (a buyer, or with ``find`` a shop) and its claim.
 
-    An order of another buyer and an order that does not exist take the same
-    path (one query filtered by the buyer) and log the same line.
+    An order of somebody else and an order that does not exist take the same
+    path (one query filtered by the owner) and log the same line.
 
     Returns:
         The id as normalised (or the raw text, cut), the order or None, and
@@ -90,9 +96,9 @@ def _find_own(
     """
     raw = (raw_order_id or "").strip()
     order_id = normalize_order_id(raw)
-    order, claim = find_order_and_claim(session, buyer_id, order_id) if order_id else (None, None)
+    order, claim = find(session, owner_id, order_id) if order_id else (None, None)
     if order is None:
-        logger.info("order %r not found for buyer %r", (order_id or raw)[:40], buyer_id)
+        logger.info("order %r not found for %s %r", (order_id or raw)[:40], owner, owner_id)
         return (order_id or raw[:40]) or None, None, None
     return order.order_id, order, claim
 
@@ -304,15 +310,12 @@ def shop_order_decision(
         The decision and the order's claim, or ``not_found`` for an id that
         is not an order of this shop (the same answer as a missing order).
     """
-    raw = (raw_order_id or "").strip()
-    order_id = normalize_order_id(raw)
     with session_scope(settings.db_url) as session:
-        order, claim = (
-            find_shop_order_and_claim(session, shop_id, order_id) if order_id else (None, None)
+        order_id, order, claim = _find_own(
+            session, shop_id, raw_order_id, find_shop_order_and_claim, "shop"
         )
         if order is None:
-            logger.info("order %r not found for shop %r", (order_id or raw)[:40], shop_id)
-            return DecisionResult("not_found", (order_id or raw[:40]) or None)
+            return DecisionResult("not_found", order_id)
         asked = problem or (claim.type if claim is not None else "return_goods")
         # The seller sees the rules for the case itself: the claim's facts
         # count, but not as a second dispute (W8 is the buyer's limit).
