@@ -51,6 +51,10 @@ from shopbot_rasa.channels.ratelimit import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
 
+#: History requests one identity may make per message it may send (the
+#: widget polls every 3 s while a person has the conversation).
+HISTORY_POLLS_PER_MESSAGE = 4
+
 #: Largest request body read, in bytes (a 2,000-character message is ~6 kB).
 MAX_BODY_BYTES = 64 * 1024
 #: The web widget's script, served at ``/webhooks/shop/widget.js``.
@@ -151,6 +155,11 @@ class ShopInput(InputChannel):
         self._bindings = BindingRegistry()
         self._origins = settings.cors_origins
         self._limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
+        # A handed-off widget asks for the history every few seconds: its own
+        # budget, a multiple of the message limit (off when that is off).
+        self._history_limiter = RateLimiter(
+            settings.rate_limit * HISTORY_POLLS_PER_MESSAGE, settings.rate_window_s
+        )
 
     def _authenticate(self, request: Request) -> Identity:
         token = bearer_token(request.headers.get("Authorization"))
@@ -211,6 +220,14 @@ class ShopInput(InputChannel):
             identity, refusal = self._admit(request, "history request")
             if identity is None:
                 return refusal or _error(401, "token_invalid")
+            wait_s = self._history_limiter.acquire(f"{identity.role}:{identity.subject}")
+            if wait_s > 0:
+                logger.info("shop channel: history rate limit reached by %s", identity.subject)
+                return response.json(
+                    {"error": "rate_limited"},
+                    status=429,
+                    headers={"Retry-After": retry_after_header(wait_s)},
+                )
             sender_id = check_sender(request.args.get("sender"))
             if sender_id is None:
                 return _error(400, "invalid_sender")

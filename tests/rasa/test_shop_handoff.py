@@ -121,8 +121,8 @@ def token(subject: str = "buyer_001") -> str:
 class Channel:
     """The shop channel's route handlers; records what reached Rasa."""
 
-    def __init__(self) -> None:
-        settings = load_settings({"SHOPBOT_CORS_ORIGINS": ORIGIN, "SHOPBOT_RATE_LIMIT": "off"})
+    def __init__(self, rate_limit: str = "off") -> None:
+        settings = load_settings({"SHOPBOT_CORS_ORIGINS": ORIGIN, "SHOPBOT_RATE_LIMIT": rate_limit})
         self.input = ShopInput(secret=SECRET, settings=settings)
         self.received: List[UserMessage] = []
         self.answer: List[Dict[str, Any]] = []
@@ -339,3 +339,15 @@ def test_the_waiting_response_name_matches_the_domain_once_it_is_there() -> None
     if HANDOFF_WAITING_RESPONSE not in domain.responses:
         pytest.skip("domain.yml has no utter_handoff_waiting yet (the dialogue issue adds it)")
     assert waiting_messages(domain, "w")[0]["text"]
+
+
+def test_history_requests_have_a_rate_limit_of_their_own() -> None:
+    limited = Channel(rate_limit="1/60")
+    store = Store(handed_off())
+    statuses = [
+        limited.call("/history", "GET", request(store, token(), args={"sender": "web-1"}))[0]
+        for _ in range(5)
+    ]
+    assert statuses == [200, 200, 200, 200, 429]  # 4 polls per allowed message
+    other = request(store, token("buyer_002"), args={"sender": "web-1"})
+    assert limited.call("/history", "GET", other)[0] == 403  # its own budget; still not its own
