@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional, Tuple, get_args
 
 from sqlalchemy import (
     JSON,
@@ -36,8 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-#: Product categories (shared/spec/orders.md).
-CATEGORIES = (
+#: A product category (shared/spec/orders.md); the rule table names them too.
+Category = Literal[
     "general",
     "durable_3bao",
     "nondurable_3bao",
@@ -45,7 +45,9 @@ CATEGORIES = (
     "intimate_apparel",
     "custom_made",
     "fresh",
-)
+]
+#: Product categories, in the order of shared/spec/orders.md.
+CATEGORIES: Tuple[str, ...] = get_args(Category)
 
 #: Categories whose orders default to ``no_reason_return: false`` (policy N2).
 NO_REASON_RETURN_EXCLUDED = ("virtual", "custom_made", "fresh", "intimate_apparel")
@@ -513,6 +515,7 @@ __all__ = [
     "AssistFeedback",
     "Base",
     "Buyer",
+    "Category",
     "Claim",
     "ClaimEvent",
     "EvidenceFile",

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.db.models import CLAIM_STATUSES, CLAIM_TYPES, ORDER_STATUSES
+from bot.db.models import CLAIM_STATUSES, CLAIM_TYPES, ORDER_STATUSES, Category
 
 #: The table shipped with shopbot.
 DEFAULT_TABLE = Path(__file__).resolve().parent / "rules.yml"
@@ -118,15 +118,6 @@ LEGS = ("outbound", "return", "resend")
 
 Payer = Literal["seller", "buyer", "agreed", "dispute"]
 Leg = Literal["outbound", "return", "resend"]
-Category = Literal[
-    "general",
-    "durable_3bao",
-    "nondurable_3bao",
-    "virtual",
-    "intimate_apparel",
-    "custom_made",
-    "fresh",
-]
 
 
 class PolicyTableError(ValueError):
