@@ -52,7 +52,7 @@ mkdir -p "$logs"
 .venv/bot/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
   >"$logs/actions.log" 2>&1 &
 pids+=($!)
-.venv/rasa/bin/python -m rasa run --model "$model" --credentials credentials.yml \
+.venv/rasa/bin/python -m shopbot_rasa.server run --model "$model" --credentials credentials.yml \
   --endpoints endpoints.yml --port "$RASA_PORT" --interface 127.0.0.1 \
   --enable-api --auth-token "$rasa_token" \
   --log-file "$logs/rasa.log" >"$logs/rasa.out" 2>&1 &

@@ -1,0 +1,19 @@
+"""shopbot's changes to Rasa 3.6.21, installed by :mod:`shopbot_rasa.server`.
+
+Each module changes one thing and has an ``install()`` that is idempotent and
+checks that the Rasa code it changes is the one it was written for. They are
+installed in the order of :data:`INSTALLERS`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List
+
+#: The installers, in order; each patch module adds its own ``install``.
+INSTALLERS: List[Callable[[], None]] = []
+
+
+def install() -> None:
+    """Install every patch of :data:`INSTALLERS` (safe to call twice)."""
+    for installer in INSTALLERS:
+        installer()
