@@ -253,11 +253,14 @@ class Stack:
         model: Path of the trained model.
         workdir: Folder for logs and the generated endpoints file.
         env: Extra environment for both servers (database, secret, today).
+        endpoints_extra: YAML appended to the generated endpoints file
+            (``tracker_store:``, ``lock_store:``, ``event_broker:`` sections).
     """
 
     model: Path
     workdir: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    endpoints_extra: str = ""
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
     im_port: int = field(default_factory=free_port)
@@ -451,6 +454,7 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.endpoints.write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
+            + self.endpoints_extra
         )
         self.start_process("actions")
         self.start_process("rasa")
