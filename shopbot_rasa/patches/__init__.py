@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Callable, List
 
+from shopbot_rasa.patches import action_failure
+
 #: The installers, in order; each patch module adds its own ``install``.
-INSTALLERS: List[Callable[[], None]] = []
+INSTALLERS: List[Callable[[], None]] = [
+    action_failure.install,  # a failed custom action answers utter_busy
+]
 
 
 def install() -> None:
