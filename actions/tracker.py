@@ -18,6 +18,8 @@ from bot.conversation import Reply, Turn
 
 #: How many of the buyer's latest messages a turn carries.
 TEXTS_KEPT = 20
+#: The response of "the system is busy, please try later".
+BUSY_RESPONSE = "utter_busy"
 
 
 def identity(tracker: Tracker) -> Optional[Identity]:
@@ -129,4 +131,10 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> List[Dict[str, Any]]
 def login_required(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
     """Tell the user their identity is missing; change nothing."""
     dispatcher.utter_message(response="utter_login_required")
+    return []
+
+
+def busy(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
+    """Tell the user the system is busy (try again later); change nothing."""
+    dispatcher.utter_message(response=BUSY_RESPONSE)
     return []

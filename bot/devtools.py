@@ -7,8 +7,11 @@ Command line (``python -m bot.devtools ...``)::
 :class:`Stack` starts the real action server and Rasa server on free ports
 (and, on demand, the agent assistant), as the end-to-end tests and the
 benchmarks need them; :class:`FakeImPlatform` is a store IM platform's
-callback endpoint for them; :func:`shop_turns` times turns of the ``shop``
-channel. Nothing here is used by the bot itself.
+callback endpoint for them; :class:`TcpProxy` stands in front of a service
+(PostgreSQL, RabbitMQ) so that a test can cut it off and restore it;
+:func:`scratch_database` creates a PostgreSQL database for one test;
+:func:`shop_turns` times turns of the ``shop`` channel. Nothing here is used
+by the bot itself.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import httpx
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
 
 from bot.im_protocol import SignatureError, verify
 from bot.settings import PROJECT_ROOT
@@ -210,6 +215,157 @@ class FakeImPlatform:
             self._server = None
 
 
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 in front of a service, to take the service away.
+
+    It listens on a free port and forwards every connection to the target.
+    :meth:`cut` closes the live connections (both ends see them drop) and
+    stops listening, so new connections are refused, as when the service's
+    machine is gone; :meth:`restore` listens again on the same port. The
+    service itself is never touched.
+
+    Args:
+        target_host: The service's host.
+        target_port: The service's port.
+        port: Where to listen; a free port when omitted.
+    """
+
+    def __init__(self, target_host: str, target_port: int, port: Optional[int] = None) -> None:
+        self.target = (target_host, target_port)
+        self.port = port or free_port()
+        #: Connections forwarded so far (cut or not).
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._listener: Optional[socket.socket] = None
+        self._live: Set[socket.socket] = set()
+        self._acceptor: Optional[threading.Thread] = None
+        self.restore()
+
+    @property
+    def host(self) -> str:
+        """The proxy's host (point clients here instead of the service)."""
+        return "127.0.0.1"
+
+    @property
+    def is_cut(self) -> bool:
+        """Whether the proxy is cut (not listening)."""
+        return self._listener is None
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cut()
+
+    def restore(self) -> None:
+        """Listen (again) on the proxy's port and forward new connections."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(128)
+            listener.settimeout(0.1)
+            self._listener = listener
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
+
+    def cut(self) -> None:
+        """Drop every live connection and refuse new ones until :meth:`restore`."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            live, self._live = self._live, set()
+        if listener is not None:
+            _close(listener)  # on Linux the shutdown stops the listening at once
+        if self._acceptor is not None:
+            self._acceptor.join()
+            self._acceptor = None
+        for sock in live:
+            _close(sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by cut()
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                _close(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:
+                    _close(client)
+                    _close(upstream)
+                    return
+                self._live.update((client, upstream))
+                self.connections += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._live.difference_update((source, sink))
+        _close(source)
+        _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    """Shut a socket down both ways (its peer sees the end at once) and close it."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+#: The PostgreSQL server of this machine (trust auth), as the tests reach it.
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str = DEFAULT_PG_URL, prefix: str = "shopbot") -> Iterator[str]:
+    """Create a PostgreSQL database with a unique name; drop it afterwards.
+
+    Args:
+        server_url: A SQLAlchemy URL of any database on the server (its user
+            must be allowed to create databases).
+        prefix: The start of the new database's name.
+
+    Yields:
+        The new database's name (``server_url`` with it: ``url.set(database=name)``).
+    """
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield name
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def database_url(server_url: str, name: str, host: Optional[str] = None, port: int = 0) -> str:
+    """Return ``server_url`` naming database ``name`` (and another host and port, if given)."""
+    url = make_url(server_url).set(database=name)
+    if host is not None:
+        url = url.set(host=host, port=port or url.port)
+    return url.render_as_string(hide_password=False)
+
+
 def bench_arguments(
     doc: str, n: int, n_help: str, out_name: str, argv: Optional[Sequence[str]] = None
 ) -> argparse.Namespace:
@@ -270,24 +426,35 @@ class Stack:
     ready_at: Dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def local(cls, model: Path, workdir: Path, secret: str, today: str = DEMO_TODAY) -> Stack:
-        """Return a stack on a fresh SQLite database, its schema at the newest revision.
+    def local(
+        cls,
+        model: Path,
+        workdir: Path,
+        secret: str,
+        today: str = DEMO_TODAY,
+        db_url: Optional[str] = None,
+    ) -> Stack:
+        """Return a stack on a fresh database, its schema at the newest revision.
 
         Args:
             model: Path of the trained model.
             workdir: Folder for the database, logs and endpoints file.
             secret: The JWT secret the servers verify tokens with.
             today: The pinned date (``SHOPBOT_TODAY``, YYYY-MM-DD).
+            db_url: An empty database (``SHOPBOT_DB_URL``); a new SQLite file
+                in ``workdir`` when omitted.
 
         Returns:
             The stack, not yet started; its database holds no rows.
         """
         workdir.mkdir(parents=True, exist_ok=True)
-        database = workdir / "shopbot.sqlite3"
-        database.unlink(missing_ok=True)
+        if db_url is None:
+            database = workdir / "shopbot.sqlite3"
+            database.unlink(missing_ok=True)
+            db_url = f"sqlite:///{database}"
         env = {
             "SHOPBOT_VAR_DIR": str(workdir),
-            "SHOPBOT_DB_URL": f"sqlite:///{database}",
+            "SHOPBOT_DB_URL": db_url,
             "SHOPBOT_JWT_SECRET": secret,
             "SHOPBOT_TODAY": today,
             "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
@@ -303,18 +470,20 @@ class Stack:
         return stack
 
     @classmethod
-    def demo(cls, model: Path, workdir: Path, secret: str) -> Stack:
-        """Return a stack on a fresh SQLite database holding the demo orders.
+    def demo(cls, model: Path, workdir: Path, secret: str, db_url: Optional[str] = None) -> Stack:
+        """Return a stack on a fresh database holding the demo orders.
 
         Args:
             model: Path of the trained model.
             workdir: Folder for the database, logs and endpoints file.
             secret: The JWT secret the servers verify tokens with.
+            db_url: An empty database (``SHOPBOT_DB_URL``); a new SQLite file
+                in ``workdir`` when omitted.
 
         Returns:
             The stack, not yet started.
         """
-        stack = cls.local(model, workdir, secret)
+        stack = cls.local(model, workdir, secret, db_url=db_url)
         subprocess.run(
             [str(BOT_PYTHON), "-m", "bot.cli", "db", "import", str(DEMO_ORDERS)],
             cwd=PROJECT_ROOT,
@@ -389,7 +558,14 @@ class Stack:
         if name == "rasa":
             return (
                 [
-                    *(str(RASA_PYTHON), "-m", "shopbot_rasa.server", "run", "--model", str(self.model)),
+                    *(
+                        str(RASA_PYTHON),
+                        "-m",
+                        "shopbot_rasa.server",
+                        "run",
+                        "--model",
+                        str(self.model),
+                    ),
                     *("--credentials", "credentials.yml", "--endpoints", str(self.endpoints)),
                     *("--port", str(self.rasa_port), "--interface", "127.0.0.1"),
                     *self._api_arguments(),

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+import socket
+import socketserver
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
 import httpx
 import pytest
 
-from bot.devtools import FakeImPlatform, Stack, free_port, latency_summary, percentile
+from bot.devtools import (
+    FakeImPlatform,
+    Stack,
+    TcpProxy,
+    database_url,
+    free_port,
+    latency_summary,
+    percentile,
+)
 from bot.im_protocol import reply_body, signed_headers
 
 SECRET = "devtools-im-secret"
@@ -130,3 +141,58 @@ def test_servers_run_in_a_process_group_of_their_own(tmp_path: Path) -> None:
         assert os.getpgid(process.pid) == process.pid != os.getpgid(0)
     finally:
         stack.stop()
+
+
+class Echo(socketserver.BaseRequestHandler):
+    """Sends back every chunk it receives."""
+
+    def handle(self) -> None:
+        while data := self.request.recv(4096):
+            self.request.sendall(data)
+
+
+@pytest.fixture()
+def echo_port() -> Iterator[int]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def echo(sock: socket.socket, data: bytes) -> bytes:
+    sock.sendall(data)
+    return sock.recv(4096)
+
+
+def test_the_tcp_proxy_forwards_drops_refuses_and_comes_back(echo_port: int) -> None:
+    with TcpProxy("127.0.0.1", echo_port) as proxy:
+        live = socket.create_connection((proxy.host, proxy.port), timeout=5)
+        assert echo(live, b"ping") == b"ping"
+
+        proxy.cut()
+        assert proxy.is_cut
+        assert live.recv(4096) == b""  # the live connection ends
+        live.close()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((proxy.host, proxy.port), timeout=5)
+
+        proxy.restore()
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as again:
+            assert echo(again, b"pong") == b"pong"
+        assert proxy.connections == 2
+    assert proxy.is_cut  # leaving the block cuts it
+
+
+def test_the_tcp_proxy_refuses_clients_when_the_service_is_gone() -> None:
+    with TcpProxy("127.0.0.1", free_port()) as proxy:
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as client:
+            assert client.recv(4096) == b""
+        assert proxy.connections == 0
+
+
+def test_database_url_names_the_database_and_may_go_through_a_proxy() -> None:
+    server = "postgresql+psycopg://postgres:pw@127.0.0.1:5432/test"
+    assert database_url(server, "x1") == "postgresql+psycopg://postgres:pw@127.0.0.1:5432/x1"
+    assert database_url(server, "x1", "127.0.0.1", 6000).endswith("@127.0.0.1:6000/x1")
