@@ -18,6 +18,8 @@ import pytest
 from bot.assist.app import bearer_matches, create_app
 from bot.assist.rasa import RasaClient
 from bot.db.models import EVIDENCE_MIME_TYPES
+from bot.db.session import dispose_engines
+from bot.devtools import free_port
 from bot.evidence_http import CODES as EVIDENCE_CODES
 from bot.evidence_http import MAX_FILE_ID
 from bot.evidence_http import STATUS as EVIDENCE_STATUS
@@ -279,6 +281,28 @@ async def test_rasa_down_is_a_clear_503(api: httpx.AsyncClient, rasa: FakeRasa) 
     reply = await api.post("/assist/suggest", json=_ask("在吗"))
     assert reply.status_code == 503 and reply.json()["error"] == "nlu_unavailable"
     assert reply.headers["retry-after"] == "5"
+
+
+async def test_an_unreachable_database_is_a_clear_503_without_secrets(
+    tmp_path: Path, rasa: FakeRasa, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"postgresql+psycopg://shop:pw-not-logged@127.0.0.1:{free_port()}/orders"
+    async with _client(_settings(url, tmp_path), rasa) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        replies = [
+            await client.post("/assist/suggest", json=_ask("衣服太大了能换吗", OWN)),
+            await client.get("/assist/handoffs"),
+            await client.get("/assist/figures"),
+        ]
+    dispose_engines()
+    for reply in replies:
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["error"] == "database_unavailable"
+        assert reply.headers["retry-after"] == "5"
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.assist.app"]
+    assert len(lines) == 3 and all("unavailable" in line for line in lines)
+    assert "/assist/handoffs" in lines[1] and "postgresql 127.0.0.1" in lines[1]
+    assert "pw-not-logged" not in caplog.text
 
 
 async def test_feedback_gives_coverage_and_acceptance(

@@ -4,6 +4,7 @@ fake Rasa server and a fake IM platform (local HTTP servers)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.db.models import ImInbox
-from bot.db.session import session_scope
+from bot.db.session import dispose_engines, session_scope
+from bot.devtools import free_port
 from bot.im_protocol import (
     MAX_BODY_BYTES,
     RATE_DROP,
@@ -226,6 +228,37 @@ def test_an_unreachable_bot_and_platform_count_as_no_answer(migrated_url: str) -
         assert im.post("http://127.0.0.1:9/callback", b"{}", {}) == 0
     finally:
         im.stop()
+
+
+def test_an_unreachable_database_is_a_503_and_one_log_line_per_loop_and_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_DB_URL": f"postgresql+psycopg://im:pw-not-logged@127.0.0.1:{free_port()}/x",
+            "SHOPBOT_IM_SECRET": SECRET,
+            "SHOPBOT_IM_CALLBACK_URL": "http://127.0.0.1:9/callback",
+            "SHOPBOT_RASA_URL": "http://127.0.0.1:9",
+        }
+    )
+    im = ImWorker(settings, owner="test", poll_s=0.02)
+    server, url = serve(handler_class(im))
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.im_worker"):
+            stored = hand_over(url, InboundMessage("m1", "c1", "b", "t"))
+            health = httpx.get(f"{url}/health")
+            im.start_loops()
+            time.sleep(0.5)  # many failed polls of each loop
+    finally:
+        im.stop()
+        server.shutdown()
+        dispose_engines()
+    assert stored.status_code == 503 and stored.json() == {"error": "database_unavailable"}
+    assert health.status_code == 503 and health.json()["error"] == "database_unavailable"
+    outage = [r.getMessage() for r in caplog.records if "retrying every" in r.getMessage()]
+    assert len(outage) == 2  # the processing loop and the delivery loop, once each
+    assert all("unavailable (OperationalError" in line for line in outage)
+    assert "pw-not-logged" not in caplog.text
 
 
 # -- properties of the hand-over (hypothesis, real HTTP and database) ----------
