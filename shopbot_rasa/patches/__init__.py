@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Callable, List
 
-from shopbot_rasa.patches import action_failure
+from shopbot_rasa.patches import action_failure, event_broker
 
 #: The installers, in order; each patch module adds its own ``install``.
 INSTALLERS: List[Callable[[], None]] = [
     action_failure.install,  # a failed custom action answers utter_busy
+    event_broker.install,  # the bot answers on while RabbitMQ is away
 ]
 
 
