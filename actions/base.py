@@ -22,9 +22,10 @@ class TurnAction(Action):
     Subclasses name themselves and implement :meth:`reply`; a conversation
     without a verified identity gets ``utter_login_required`` and no change.
     When the order database cannot be used (refused or lost connection, no
-    answer), the buyer gets ``utter_busy``, the conversation's state stays as
-    it was and one log line says so; what the reply would have written was
-    one transaction, so it is there whole or not at all.
+    answer), the buyer gets ``utter_busy`` and the bot listens, the
+    conversation's state stays as it was (the same answer works once the
+    database is back) and one log line says so; what the reply would have
+    written was one transaction, so it is there whole or not at all.
     """
 
     #: The action's name in ``domain.yml``.

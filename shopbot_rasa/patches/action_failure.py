@@ -9,10 +9,11 @@ action's events and the buyer hears nothing.
 With this patch such a failure is answered with the domain's ``utter_busy``
 response ("系统繁忙，请稍后再试"): the action returns that one bot message, so
 the processor records it in the tracker as a bot event (the channels, the
-conversation history and the agents see it) and sends it like any reply. The
-action's own events are lost, so the conversation's state is the one before
-the failed turn (the order chosen earlier stays chosen). The operator gets
-one log line::
+conversation history and the agents see it) and sends it like any reply, and
+the bot then listens (``FollowupAction("action_listen")``). The action's own
+events are lost, so the conversation's state is the one before the failed
+turn (the order chosen earlier stays chosen, an offered claim is still
+offered). The operator gets one log line::
 
     custom action action_answer failed (unreachable: ClientConnectorError) for
     conversation web-1: the bot answered utter_busy
@@ -130,13 +131,20 @@ def failure_of(error: BaseException) -> Optional[str]:
 
 
 async def busy_events(output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
-    """Return the bot event of ``utter_busy`` (nothing when the domain lacks it)."""
+    """Return the bot event of ``utter_busy``, then listen.
+
+    The turn ends with the busy message: without the action's events the
+    rules may know no next action (an awaited answer is still awaited), and
+    Rasa's fallback would add "I did not understand".
+    """
     from rasa.core.actions.action import ActionBotResponse
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import FollowupAction
 
     events: List[Any] = await ActionBotResponse(BUSY_RESPONSE).run(
         output_channel, nlg, tracker, domain
     )
-    return events
+    return [*events, FollowupAction(ACTION_LISTEN_NAME)]
 
 
 async def session_start_events(

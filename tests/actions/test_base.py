@@ -13,7 +13,13 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from rasa_sdk import Action
-from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
+from rasa_sdk.events import (
+    ActionExecuted,
+    ConversationPaused,
+    FollowupAction,
+    SessionStarted,
+    SlotSet,
+)
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.after_sales import ActionAnswer
@@ -67,7 +73,8 @@ def test_an_unreachable_database_gets_utter_busy_and_changes_nothing(
     with caplog.at_level(logging.ERROR, logger="actions.base"):
         messages, events = run(action, make_tracker("在吗", intent, slots=slots))
     assert [m["response"] for m in messages] == ["utter_busy"]
-    assert events == []  # no slot changes, no pause: the state stays as it was
+    # No slot changes, no pause: the state stays as it was; the bot listens.
+    assert events == [FollowupAction("action_listen")]
     (line,) = [r.getMessage() for r in caplog.records if r.name == "actions.base"]
     assert action.name() in line and "unavailable" in line and "OperationalError" in line
     assert "postgresql 127.0.0.1" in line and "conv-1" in line

@@ -18,7 +18,13 @@ from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    FollowupAction,
+    SessionStarted,
+    SlotSet,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
@@ -117,8 +123,9 @@ def run_against(path: str, name: str = "action_answer", server: bool = True) -> 
 
 
 def assert_busy(events: List[Any]) -> None:
-    assert len(events) == 1
-    (event,) = events
+    assert len(events) == 2
+    event, listen = events
+    assert listen == FollowupAction("action_listen")  # the turn ends with the message
     assert isinstance(event, BotUttered)
     assert event.metadata["utter_action"] == BUSY_RESPONSE
     assert event.text in BUSY_TEXTS
