@@ -107,7 +107,6 @@ class EventConsumer:
         #: ``malformed``, ``failed``), and connections made.
         self.stats: Counter[str] = Counter()
         self._stop = threading.Event()
-        self._connected = threading.Event()
         self._pruned_at = 0.0
 
     @property
@@ -147,9 +146,9 @@ class EventConsumer:
         """Whether :meth:`stop` was called."""
         return self._stop.is_set()
 
-    def wait_connected(self, timeout_s: float) -> bool:
-        """Wait until the consumer is consuming; True when it is."""
-        return self._connected.wait(timeout_s)
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when :meth:`stop` is called."""
+        self._stop.wait(seconds)
 
     def run(self) -> None:
         """Consume until :meth:`stop`; reconnect whenever RabbitMQ goes away."""
@@ -166,7 +165,7 @@ class EventConsumer:
                     _reason(exc),
                     delay,
                 )
-                self._stop.wait(delay)
+                self.wait(delay)
                 delay = self.backoff.next(delay)
                 continue
             delay = self.backoff.first
@@ -183,10 +182,9 @@ class EventConsumer:
             except Exception:  # the consumer must not die: log, wait, start over
                 logger.exception("event consumer: unexpected error; reconnecting in %.1f s", delay)
             finally:
-                self._connected.clear()
                 _close(connection)
             if not self.stopping:
-                self._stop.wait(delay)
+                self.wait(delay)
                 delay = self.backoff.next(delay)
         logger.info("event consumer: stopped (%s)", dict(self.stats))
 
@@ -202,7 +200,6 @@ class EventConsumer:
         channel.basic_qos(prefetch_count=self.prefetch)
         self.stats["connections"] += 1
         logger.info("event consumer: consuming %s", self.where)
-        self._connected.set()
         db_delay = self.backoff.first
         for method, _properties, body in channel.consume(queue, inactivity_timeout=0.5):
             if self.stopping:
@@ -288,7 +285,7 @@ def _wait_for_database(settings: Settings, consumer: EventConsumer) -> bool:
                 type(exc).__name__,
                 delay,
             )
-            consumer._stop.wait(delay)
+            consumer.wait(delay)
             delay = consumer.backoff.next(delay)
     return False
 
