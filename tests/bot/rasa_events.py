@@ -1,8 +1,12 @@
 """Conversation events shaped as Rasa 3.6's pika event broker publishes them.
 
-Each message is ``{"sender_id": ..., **event.as_dict()}``; the shapes below
-were copied from a real Rasa server's queue (a conversation with a claim and
-a handoff, ``tests/e2e/test_event_figures.py``) and trimmed.
+Each message is ``{"sender_id": ..., **event.as_dict()}`` (``json.dumps``,
+no headers). The shapes below were copied from a real Rasa 3.6.21 server's
+queue (a conversation with a claim and a handoff, as in
+``tests/e2e/test_event_figures.py``) and trimmed: entities, tokens and the
+response values are left out. Several events of one action run share one
+timestamp; the AMQP ``message_id`` aio-pika sets is new on every publish
+(also when Rasa publishes an event again after a reconnection).
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ def user(
         "entities": [],
         "text": text,
         "message_id": f"m-{at}",
-        "metadata": {"shopbot_identity": {"sub": "buyer_001", "role": "buyer"}},
+        "metadata": {"shopbot": {"sub": "buyer_001", "role": "buyer"}},
         "intent_ranking": [{"name": intent, "confidence": confidence}] if intent else [],
     }
     return {
         "sender_id": sender,
         "event": "user",
         "timestamp": at,
-        "metadata": {"model_id": "m1", "assistant_id": "shopbot"},
+        "metadata": {
+            "shopbot": {"sub": "buyer_001", "role": "buyer"},
+            "model_id": "50ebd76fb6a942599c005aee059a0edb",
+            "assistant_id": "shopbot",
+        },
         "text": text,
         "parse_data": parse,
         "input_channel": "shop",
@@ -50,9 +58,10 @@ def bot(
     **metadata: Any,
 ) -> Dict[str, Any]:
     """A bot message (``BotUttered``) of a custom action's response."""
-    meta: Dict[str, Any] = {"model_id": "m1", "assistant_id": "shopbot", **metadata}
+    meta: Dict[str, Any] = {}
     if response is not None:
-        meta["utter_action"] = response
+        meta.update(utter_action=response, template=response)
+    meta.update(model_id="50ebd76fb6a942599c005aee059a0edb", assistant_id="shopbot", **metadata)
     return {
         "sender_id": sender,
         "event": "bot",
@@ -101,7 +110,12 @@ def action(sender: str, name: str, at: float = NOON + 1) -> Dict[str, Any]:
 
 def pause(sender: str, at: float = NOON + 4) -> Dict[str, Any]:
     """The conversation is paused (``ConversationPaused``)."""
-    return {"sender_id": sender, "event": "pause", "timestamp": at, "metadata": {}}
+    return {
+        "sender_id": sender,
+        "event": "pause",
+        "timestamp": at,
+        "metadata": {"model_id": "50ebd76fb6a942599c005aee059a0edb", "assistant_id": "shopbot"},
+    }
 
 
 def slot(sender: str, name: str, value: Any, at: float = NOON + 1) -> Dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import pytest
@@ -222,3 +223,34 @@ def test_fields_of_the_wrong_type_count_what_they_can() -> None:
     weird_bot["data"] = ["x"]
     weird_bot["metadata"] = None
     assert count(weird_bot) is None
+
+
+#: What a real Rasa 3.6.21 server published for two conversations of the demo
+#: buyer: cap-a opens a claim (AS2026111000001); cap-b says something NLU
+#: reads as affirm, asks for a person and writes again while handed off.
+REAL = Path(__file__).with_name("rasa_events_claim_handoff.json")
+
+
+def test_a_real_conversations_events_count_as_the_dialogue_went() -> None:
+    messages = json.loads(REAL.read_text(encoding="utf-8"))
+    assert len(messages) == 41
+    counted = [c for c in (count(parse(ev.body(m))) for m in messages) if c is not None]
+    increments = [i for c in counted for i in c.increments]
+    assert sorted({c.conversation_id for c in counted if c.conversation_id}) == ["cap-a", "cap-b"]
+    assert increments.count(M) == 5
+    assert sorted(i.label for i in increments if i.figure == "intent") == [
+        "affirm",
+        "affirm",
+        "greet",
+        "quality_issue",
+        "request_human",
+    ]
+    assert [i for i in increments if i.figure == "claims_opened"] == [
+        Increment("claims_opened", "quality_issue")
+    ]
+    assert [i for i in increments if i.figure == "handoffs"] == [
+        Increment("handoffs", "request_human")
+    ]
+    assert FALLBACK not in increments
+    assert len({c.key for c in counted}) == len(counted) == 7
+    assert {c.day for c in counted} == {date(2026, 11, 25)}  # 09:06 China time

@@ -31,6 +31,11 @@
     daily: {
       conversations: "对话数", messages: "买家消息", claims_opened: "新建售后",
       handoffs: "转人工", fallbacks: "未识别消息", fallback_rate: "未识别率"
+    },
+    // Intents that are no after-sales topic (those come with intent_titles).
+    intent: {
+      greet: "打招呼", goodbye: "告别", thank: "致谢", affirm: "确认", deny: "否定",
+      out_of_scope: "无关话题", nlu_fallback: "未识别"
     }
   };
   var DAILY_REFRESH_MS = 60000;
@@ -154,7 +159,8 @@
       clear(list);
       Object.keys(t.intents).slice(0, INTENTS_SHOWN).forEach(function (name) {
         var li = document.createElement("li");
-        li.textContent = (f.intent_titles[name] || name) + "：" + t.intents[name] + " 条";
+        var title = f.intent_titles[name] || LABELS.intent[name] || name;
+        li.textContent = title + "：" + t.intents[name] + " 条";
         list.appendChild(li);
       });
       if (!list.firstChild) {
