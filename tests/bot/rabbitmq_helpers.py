@@ -3,14 +3,13 @@
 The tests need the RabbitMQ of ``SHOPBOT_TEST_RABBITMQ`` (``host:port``,
 default 127.0.0.1:5672, guest/guest) and fail, not skip, when it is not
 there. Each test gets its own durable queue (deleted afterwards); an outage
-is simulated by cutting a :class:`TcpProxy` in front of the broker, never by
-stopping the broker itself.
+is simulated by cutting a :class:`bot.devtools.TcpProxy` in front of the
+broker, never by stopping the broker itself.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -86,6 +85,22 @@ def ready_messages(queue: str) -> int:
         connection.close()
 
 
+def take_messages(queue: str) -> List[bytes]:
+    """Take (and acknowledge) every message waiting in ``queue``; their bodies, in order."""
+    connection = connect()
+    try:
+        channel = connection.channel()
+        channel.queue_declare(queue=queue, durable=True)
+        bodies: List[bytes] = []
+        while True:
+            method, _, body = channel.basic_get(queue=queue, auto_ack=True)
+            if method is None:
+                return bodies
+            bodies.append(body)
+    finally:
+        connection.close()
+
+
 def delete_queue(queue: str) -> None:
     """Delete a test queue (and whatever is still in it)."""
     connection = connect()
@@ -112,78 +127,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: floa
             return True
         time.sleep(interval_s)
     return condition()
-
-
-class TcpProxy:
-    """A TCP proxy on 127.0.0.1 in front of a server; :meth:`cut` simulates an outage.
-
-    Args:
-        target: The server's host and port.
-        port: Where the proxy listens (a free port when 0).
-    """
-
-    def __init__(self, target: Tuple[str, int], port: int = 0) -> None:
-        self.target = target
-        self.port = port
-        self._listener: Optional[socket.socket] = None
-        self._sockets: List[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def start(self) -> TcpProxy:
-        """Listen (again) and forward every connection to the target."""
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return self
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                try:
-                    end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        """Stop listening and drop every connection: the server is gone."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
 
 
 def consumer_thread(run: Callable[[], None]) -> threading.Thread:

@@ -22,12 +22,11 @@ from sqlalchemy.exc import OperationalError
 
 import bot.event_consumer as consumer_module
 from bot.daily_figures import figures
-from bot.devtools import free_port
+from bot.devtools import TcpProxy, free_port
 from bot.event_consumer import Backoff, EventConsumer
 from bot.settings import Settings, load_settings
 from tests.bot import rasa_events as ev
 from tests.bot.rabbitmq_helpers import (
-    TcpProxy,
     broker_address,
     consumer_thread,
     delete_queue,
@@ -211,7 +210,7 @@ def test_rabbitmq_unreachable_then_back_then_gone_then_back(
     assert f"RabbitMQ at 127.0.0.1:{port} (queue '{queue}') is unreachable" in caplog.text
     assert "guest" not in caplog.text
 
-    proxy = TcpProxy(broker_address(), port).start()
+    proxy = TcpProxy(*broker_address(), port=port)
     try:
         publish(queue, [ev.body(ev.user("c1", "你好", "greet", at=ev.NOON))])
         assert wait_until(lambda: run.consumer.stats["counted"] == 1, WAIT_S)
@@ -219,7 +218,7 @@ def test_rabbitmq_unreachable_then_back_then_gone_then_back(
         assert wait_until(lambda: "lost RabbitMQ" in caplog.text, WAIT_S)
         assert run.thread.is_alive()
         publish(queue, [ev.body(ev.user("c2", "在吗", "greet", at=ev.NOON + 1))])
-        proxy.start()
+        proxy.restore()
         assert wait_until(lambda: run.consumer.stats["counted"] == 2, WAIT_S)
     finally:
         run.stop()

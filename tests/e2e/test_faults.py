@@ -16,15 +16,14 @@ Rasa restarted (also while RabbitMQ is away), the order database cut off
 (also in the middle of a claim's transaction) and RabbitMQ cut off. The
 real PostgreSQL and RabbitMQ are never stopped: only the proxies are cut.
 The tests need PostgreSQL (``SHOPBOT_TEST_PG_URL``, default this machine's)
-and RabbitMQ (``SHOPBOT_RABBITMQ_HOST`` / ``_PORT``); they fail without them.
+and RabbitMQ (``SHOPBOT_TEST_RABBITMQ``, see ``tests/bot/rabbitmq_helpers.py``);
+they fail without them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,7 +44,6 @@ from bot.db.session import UNAVAILABLE, dispose_engines, get_engine, session_sco
 from bot.devtools import (
     DEFAULT_PG_URL,
     DEMO_ORDERS,
-    RASA_PYTHON,
     FakeImPlatform,
     Stack,
     TcpProxy,
@@ -56,41 +54,22 @@ from bot.devtools import (
 from bot.im_protocol import signed_headers
 from bot.importer import import_file
 from bot.settings import load_settings
+from tests.bot.rabbitmq_helpers import (
+    broker_address,
+    delete_exchange,
+    delete_queue,
+    require_broker,
+    take_messages,
+)
 from tests.e2e.conftest import AGENT_TOKEN, IM_SECRET, ROOT, SECRET, Bot, model_path
 
 PG_URL = os.environ.get("SHOPBOT_TEST_PG_URL") or DEFAULT_PG_URL
-RABBITMQ = (
-    os.environ.get("SHOPBOT_RABBITMQ_HOST") or "127.0.0.1",
-    int(os.environ.get("SHOPBOT_RABBITMQ_PORT") or "5672"),
-)
 #: buyer_001's orders of the demo data, one per test so their claims never meet.
 JEANS = "2026100300002"  # past its after-sales window: no claim can be opened
 AIRCON = "2026092100003"  # 三包
 SHIRT = "2026111000001"  # inside W1: a quality problem opens a claim
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 BUSY_TEXTS = {r["text"] for r in DOMAIN["responses"]["utter_busy"]}
-
-#: Reads (and acknowledges) what is in a queue, or deletes the queue and its
-#: exchange; runs in the Rasa environment, which has aio-pika.
-QUEUE_TOOL = r"""
-import asyncio, sys
-import aio_pika
-
-async def main(host, port, queue, exchange, command):
-    connection = await aio_pika.connect(host=host, port=int(port))
-    async with connection:
-        channel = await connection.channel()
-        if command == "delete":
-            await channel.queue_delete(queue)
-            await channel.exchange_delete(exchange)
-            return
-        source = await channel.declare_queue(queue, durable=True)
-        while (message := await source.get(fail=False)) is not None:
-            await message.ack()
-            print(message.body.decode("utf-8"), flush=True)
-
-asyncio.run(main(*sys.argv[1:]))
-"""
 
 
 def require_services() -> None:
@@ -102,10 +81,7 @@ def require_services() -> None:
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure means: not there
         pytest.fail(f"PostgreSQL is needed at {make_url(PG_URL)!r}: {type(exc).__name__}")
-    try:
-        socket.create_connection(RABBITMQ, timeout=5).close()
-    except OSError as exc:
-        pytest.fail(f"RabbitMQ is needed at {RABBITMQ[0]}:{RABBITMQ[1]}: {exc}")
+    require_broker()
 
 
 def conversation() -> str:
@@ -159,27 +135,9 @@ class Faults:
     def log(self, name: str) -> str:
         return (self.stack.workdir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
 
-    def queue_tool(self, command: str) -> List[str]:
-        result = subprocess.run(
-            [
-                str(RASA_PYTHON),
-                "-c",
-                QUEUE_TOOL,
-                *map(str, RABBITMQ),
-                self.queue,
-                self.exchange,
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return [line for line in result.stdout.splitlines() if line.strip()]
-
     def published(self, sender: str) -> List[Dict[str, Any]]:
         """The events of ``sender`` that reached the queue so far."""
-        self.events.extend(json.loads(line) for line in self.queue_tool("read"))
+        self.events.extend(json.loads(body) for body in take_messages(self.queue))
         return [e for e in self.events if e.get("sender_id") == sender]
 
     def user_texts_published(self, sender: str) -> List[str]:
@@ -264,7 +222,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
         scratch_database(PG_URL, "shopbot_faults_orders") as orders,
         scratch_database(PG_URL, "shopbot_faults_tracker") as tracker,
         TcpProxy(pg.host or "127.0.0.1", pg.port or 5432) as db_proxy,
-        TcpProxy(*RABBITMQ) as mq_proxy,
+        TcpProxy(*broker_address()) as mq_proxy,
     ):
         proxied = database_url(PG_URL, orders, db_proxy.host, db_proxy.port)
         stack = Stack.demo(model_path(), tmp_path_factory.mktemp("faults"), SECRET, db_url=proxied)
@@ -299,7 +257,8 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
         finally:
             stack.stop()
             platform.stop()
-            found.queue_tool("delete")
+            delete_queue(queue)
+            delete_exchange(exchange)
             dispose_engines()
 
 
