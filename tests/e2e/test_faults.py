@@ -158,9 +158,8 @@ class Faults:
         finally:
             engine.dispose()
 
-    def send_im(self, conversation_id: str, message: str) -> str:
-        """Send a buyer's message through the IM channel; return its msg_id."""
-        msg_id = f"msg-{uuid.uuid4().hex[:12]}"
+    def post_im(self, msg_id: str, conversation_id: str, message: str) -> httpx.Response:
+        """Deliver a buyer's message to the IM channel as the platform does (signed)."""
         body = json.dumps(
             {
                 "msg_id": msg_id,
@@ -170,12 +169,17 @@ class Faults:
             },
             ensure_ascii=False,
         ).encode("utf-8")
-        reply = httpx.post(
+        return httpx.post(
             f"{self.bot.url}/webhooks/im/webhook",
             content=body,
             headers=signed_headers(IM_SECRET, body),
             timeout=30,
         )
+
+    def send_im(self, conversation_id: str, message: str) -> str:
+        """Send a buyer's message through the IM channel; return its msg_id."""
+        msg_id = f"msg-{uuid.uuid4().hex[:12]}"
+        reply = self.post_im(msg_id, conversation_id, message)
         assert reply.status_code == 200, reply.text
         return msg_id
 
@@ -323,11 +327,13 @@ def test_an_unreachable_order_database_gets_utter_busy_and_leaves_no_half_claim(
     offer = "".join(texts(bot.say(sender, f"订单{SHIRT}的衣服质量有问题，线头很多")))
     assert SHIRT in offer
 
+    im_message = (f"msg-{uuid.uuid4().hex[:12]}", conversation(), f"订单{JEANS}到哪了")
     faults.db_proxy.cut()
     try:
         busy = texts(bot.say(sender, "好的"))  # the confirmation of the claim
         handoffs = bot.agent("GET", "/assist/handoffs")
         im_health = faults.im_health()
+        im_refused = faults.post_im(*im_message)  # the IM worker cannot store it
         claims_during = faults.claims(SHIRT)
     finally:
         faults.db_proxy.restore()
@@ -337,6 +343,7 @@ def test_an_unreachable_order_database_gets_utter_busy_and_leaves_no_half_claim(
     assert handoffs.status_code == 503 and handoffs.json()["error"] == "database_unavailable"
     assert handoffs.headers["retry-after"] == "5"
     assert im_health == 503
+    assert im_refused.status_code == 503  # so the platform delivers it again later
     actions_log = faults.log("actions")
     assert "action_confirm_claim: the order database (postgresql 127.0.0.1:" in actions_log
     assert f"for conversation {sender}: the bot answered utter_busy" in actions_log
@@ -346,6 +353,9 @@ def test_an_unreachable_order_database_gets_utter_busy_and_leaves_no_half_claim(
     assert f"AS{SHIRT}" in opened
     assert faults.claims(SHIRT) == [(f"AS{SHIRT}", "requested")]
     assert bot.agent("GET", "/assist/handoffs").status_code == 200
+    assert faults.post_im(*im_message).status_code == 200  # the platform's retry
+    im_answer = faults.im_reply(im_message[0])
+    assert JEANS in "".join(im_answer) and not set(im_answer) & BUSY_TEXTS
     wait_until(lambda: faults.im_health() == 200, what="the IM worker's health")
     wait_until(
         lambda: "the database is reachable again" in faults.log("im"), what="the IM worker's log"
