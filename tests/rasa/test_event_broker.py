@@ -1,7 +1,8 @@
 """Tests of shopbot_rasa/patches/event_broker.py against the real RabbitMQ.
 
-RabbitMQ runs on 127.0.0.1:5672 (guest/guest; ``SHOPBOT_RABBITMQ_HOST`` /
-``_PORT`` elsewhere); the test fails when it is missing. Rasa's own
+RabbitMQ runs on 127.0.0.1:5672 (guest/guest; ``SHOPBOT_TEST_RABBITMQ``
+elsewhere, see ``tests/bot/rabbitmq_helpers.py``); the tests fail when it is
+missing. Rasa's own
 ``PikaEventBroker`` (patched) reaches it through a small TCP forwarder in the
 test's event loop, which the test cuts (live connections dropped, new ones
 refused) and restores. Each test uses a queue of its own, deleted afterwards.
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 import uuid
 from typing import Any, Awaitable, Callable, List, Optional, Set
@@ -26,11 +26,9 @@ from rasa.utils.endpoints import EndpointConfig
 from shopbot_rasa import patches
 from shopbot_rasa.patches import event_broker
 from shopbot_rasa.patches.event_broker import RasaMismatchError, install
+from tests.bot.rabbitmq_helpers import broker_address
 
-RABBITMQ = (
-    os.environ.get("SHOPBOT_RABBITMQ_HOST", "127.0.0.1"),
-    int(os.environ.get("SHOPBOT_RABBITMQ_PORT", "5672")),
-)
+RABBITMQ = broker_address()
 
 
 @pytest.fixture(autouse=True)
