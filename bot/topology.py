@@ -24,9 +24,12 @@ where). The same topology on several machines is ``docker-compose.yml``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -36,7 +39,7 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from bot.devtools import BOT_PYTHON, DEMO_ORDERS, RASA_PYTHON, ServerProcesses, free_port
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, load_settings
 
 #: The production profile's variables and their defaults: this machine's
 #: services (README, "Production"). Secrets have no default but the local
@@ -148,6 +151,47 @@ def drop_database(url: str) -> None:
             )
     finally:
         admin.dispose()
+
+
+def prepare_databases(env: Mapping[str, str], demo: bool = False) -> None:
+    """Create the order and tracker databases if missing, migrate, import the demo orders.
+
+    The order database (``SHOPBOT_DB_URL``, when PostgreSQL) and the tracker
+    store's database are created on their servers if missing; the order
+    database's schema is upgraded to the newest revision (Alembic; safe from
+    several processes at once). Rasa creates its tracker tables itself.
+
+    Args:
+        env: The configuration (``SHOPBOT_DB_URL``, ``SHOPBOT_TRACKER_DB_*``).
+        demo: Also import ``data/demo/orders.yaml`` (idempotent).
+    """
+    from bot.db.migrate import upgrade
+    from bot.db.session import dispose_engines, session_scope
+    from bot.importer import import_file
+
+    db_url = load_settings(env).db_url
+    ensure_database(db_url)
+    ensure_database(tracker_db_url(env))
+    upgrade(db_url)
+    if demo:
+        with session_scope(db_url) as session:
+            import_file(DEMO_ORDERS, session)
+    dispose_engines()
+
+
+def database_servers(env: Mapping[str, str]) -> Dict[str, Tuple[str, int]]:
+    """Return the PostgreSQL servers of the configuration: the tracker store's, the orders'."""
+    values = production_environment(env)
+    servers = {
+        "PostgreSQL (tracker store)": (
+            values["SHOPBOT_TRACKER_DB_HOST"],
+            int(values["SHOPBOT_TRACKER_DB_PORT"]),
+        )
+    }
+    db_url = make_url(values.get("SHOPBOT_DB_URL") or "sqlite://")
+    if db_url.get_backend_name() == "postgresql":
+        servers["PostgreSQL (orders)"] = (db_url.host or "127.0.0.1", db_url.port or 5432)
+    return servers
 
 
 def check_reachable(services: Mapping[str, Tuple[str, int]], timeout_s: float = 3.0) -> None:
@@ -505,29 +549,22 @@ class Topology(ServerProcesses):
             RuntimeError: Naming the services that did not answer.
         """
         env = self.environment()
-        services = {
-            "PostgreSQL (tracker store)": (
-                env["SHOPBOT_TRACKER_DB_HOST"],
-                int(env["SHOPBOT_TRACKER_DB_PORT"]),
-            ),
-            "Redis (lock store)": (env["SHOPBOT_REDIS_HOST"], int(env["SHOPBOT_REDIS_PORT"])),
-            "RabbitMQ (event broker)": (
-                env["SHOPBOT_RABBITMQ_HOST"],
-                int(env["SHOPBOT_RABBITMQ_PORT"]),
-            ),
-        }
-        db_url = make_url(env.get("SHOPBOT_DB_URL") or "sqlite://")
-        if db_url.get_backend_name() == "postgresql":
-            services["PostgreSQL (orders)"] = (db_url.host or "127.0.0.1", db_url.port or 5432)
-        check_reachable(services)
+        check_reachable(
+            {
+                **database_servers(env),
+                "Redis (lock store)": (env["SHOPBOT_REDIS_HOST"], int(env["SHOPBOT_REDIS_PORT"])),
+                "RabbitMQ (event broker)": (
+                    env["SHOPBOT_RABBITMQ_HOST"],
+                    int(env["SHOPBOT_RABBITMQ_PORT"]),
+                ),
+            }
+        )
 
     def prepare(self, demo: bool = False) -> Topology:
         """Get the databases ready: create them if missing, migrate, import the demo orders.
 
-        The order database (``SHOPBOT_DB_URL``, when PostgreSQL) and the
-        tracker store's database are created on their servers if missing;
-        the order database's schema is upgraded to the newest revision
-        (Alembic). Rasa creates its tracker tables itself.
+        Checks the services first, then runs ``python -m bot.topology
+        prepare`` (:func:`prepare_databases`) with the servers' environment.
 
         Args:
             demo: Also import ``data/demo/orders.yaml`` (idempotent).
@@ -537,19 +574,13 @@ class Topology(ServerProcesses):
             subprocess.CalledProcessError: The migration or the import failed.
         """
         self.check_services()
-        env = self.environment()
-        if env.get("SHOPBOT_DB_URL"):
-            ensure_database(env["SHOPBOT_DB_URL"])
-        ensure_database(tracker_db_url(env))
-        steps = [["db", "upgrade"]] + ([["db", "import", str(DEMO_ORDERS)]] if demo else [])
-        for step in steps:
-            subprocess.run(
-                [str(BOT_PYTHON), "-m", "bot.cli", *step],
-                cwd=PROJECT_ROOT,
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+        subprocess.run(
+            [str(BOT_PYTHON), "-m", "bot.topology", "prepare", *(["--demo"] if demo else [])],
+            cwd=PROJECT_ROOT,
+            env=self.environment(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return self
 
     def start(self) -> Topology:
@@ -569,3 +600,38 @@ class Topology(ServerProcesses):
         self.start_processes(core)
         self.start_processes([n for n in self.names if n not in core])
         return self
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m bot.topology prepare [--demo] [--wait SECONDS]``: get the databases ready.
+
+    The one-off step before the servers start (``make run-prod`` runs it;
+    so does the ``migrate`` service of docker-compose.yml): waits until the
+    PostgreSQL servers accept connections, then :func:`prepare_databases`.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bot.topology", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    prepare = sub.add_parser("prepare", help="create the databases if missing, migrate")
+    prepare.add_argument("--demo", action="store_true", help="import the demo orders")
+    prepare.add_argument(
+        "--wait", type=float, default=0, help="seconds to wait for PostgreSQL to come up"
+    )
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            check_reachable(database_servers(env))
+            break
+        except RuntimeError as exc:
+            if time.monotonic() >= deadline:
+                print(f"bot.topology: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(1)
+    prepare_databases(env, demo=args.demo)
+    print("databases ready")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - the command line
+    raise SystemExit(main())

@@ -19,10 +19,11 @@ from typing import Dict, Iterator
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from bot.devtools import free_port
+from bot.devtools import DEMO_ORDERS, free_port
 from bot.topology import (
     NGINX,
     PRODUCTION_DEFAULTS,
@@ -229,6 +230,54 @@ def test_a_missing_database_is_created_once_and_dropped(pg_name: str) -> None:
     engine.dispose()
     drop_database(url)
     assert ensure_database(url) is True  # it was gone
+
+
+def test_prepare_creates_both_databases_migrates_and_imports_the_demo_orders(
+    tmp_path: Path,
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    orders = make_url(PG_URL).set(database=f"shopbot_prep_o_{run}")
+    tracker_name = f"shopbot_prep_t_{run}"
+    env = {
+        **os.environ,
+        "SHOPBOT_DB_URL": orders.render_as_string(hide_password=False),
+        "SHOPBOT_TRACKER_DB_HOST": orders.host or "127.0.0.1",
+        "SHOPBOT_TRACKER_DB_PORT": str(orders.port or 5432),
+        "SHOPBOT_TRACKER_DB_USER": orders.username or "postgres",
+        "SHOPBOT_TRACKER_DB_PASSWORD": orders.password or "",
+        "SHOPBOT_TRACKER_DB_NAME": tracker_name,
+        "SHOPBOT_VAR_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "bot.topology", "prepare", "--demo", "--wait", "5"]
+    try:
+        for _ in range(2):  # the second run finds everything done
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        engine = create_engine(env["SHOPBOT_DB_URL"], poolclass=NullPool)
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT order_id FROM orders")).scalars().all()
+        engine.dispose()
+        demo = yaml.safe_load(DEMO_ORDERS.read_text(encoding="utf-8"))["orders"]
+        assert sorted(stored) == sorted({str(order["order_id"]) for order in demo})
+        assert ensure_database(tracker_db_url(env)) is False  # it exists
+    finally:
+        drop_database(env["SHOPBOT_DB_URL"])
+        drop_database(tracker_db_url(env))
+
+
+def test_prepare_fails_clearly_when_postgresql_is_unreachable(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHOPBOT_DB_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x",
+        "SHOPBOT_TRACKER_DB_PORT": str(port),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.topology", "prepare"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert f"PostgreSQL (tracker store) at 127.0.0.1:{port}" in done.stderr
+    assert f"PostgreSQL (orders) at 127.0.0.1:{port}" in done.stderr
 
 
 def test_sqlite_urls_are_left_to_the_engine(tmp_path: Path) -> None:
