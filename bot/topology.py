@@ -427,6 +427,8 @@ class Topology(ServerProcesses):
             "SHOPBOT_IM_WORKER_URL": self.im_worker_url,
             # The action servers (Sanic) listen on this interface only.
             "SANIC_HOST": "127.0.0.1",
+            # No telemetry or crash reports leave the machine.
+            "RASA_TELEMETRY_ENABLED": "false",
         }
 
     def _environment(self) -> Dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
 import pytest
 from rasa.core.utils import AvailableEndpoints
@@ -45,9 +45,9 @@ def test_every_store_comes_from_the_environment(env: Dict[str, str]) -> None:
 
     tracker = endpoints.tracker_store
     assert tracker is not None and tracker.type == "SQL"
+    assert tracker.url == "db.internal"
     assert tracker.kwargs == {
         "dialect": "postgresql",
-        "host": "db.internal",
         "port": "5433",
         "db": "tracker_x",
         "username": "rasa",
@@ -70,15 +70,26 @@ def test_every_store_comes_from_the_environment(env: Dict[str, str]) -> None:
     }
 
 
-def test_the_tracker_store_url_is_postgresql_on_the_configured_server(
-    env: Dict[str, str],
+def test_rasa_builds_the_tracker_store_on_the_configured_postgresql(
+    env: Dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rasa.core.tracker_store import SQLTrackerStore, validate_port
+    """Through Rasa's own factory (its SQL store recorded, not connected)."""
+    from rasa.core import tracker_store
 
-    tracker = AvailableEndpoints.read_endpoints(str(ENDPOINTS)).tracker_store
-    assert tracker is not None
-    kwargs = {**tracker.kwargs, "port": validate_port(tracker.kwargs["port"])}
-    url = SQLTrackerStore.get_db_url(**kwargs)
+    built: Dict[str, Any] = {}
+
+    class Recorded:
+        def __init__(self, **kwargs: Any) -> None:
+            built.update(kwargs)
+
+    monkeypatch.setattr(tracker_store, "SQLTrackerStore", Recorded)
+    config = AvailableEndpoints.read_endpoints(str(ENDPOINTS)).tracker_store
+    tracker_store._create_from_endpoint_config(config, domain=None, event_broker=None)
+    arguments = {k: v for k, v in built.items() if k not in ("domain", "event_broker")}
+    monkeypatch.undo()
+    url = tracker_store.SQLTrackerStore.get_db_url(
+        **{**arguments, "port": tracker_store.validate_port(arguments["port"])}
+    )
     assert url.render_as_string(hide_password=True) == (
         "postgresql://rasa:***@db.internal:5433/tracker_x"
     )
