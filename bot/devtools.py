@@ -57,6 +57,17 @@ CHROMIUM_ARGS = (
 )
 
 
+def answers_http(url: str) -> bool:
+    """Tell whether ``url`` answers now with a status below 500 (one try)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - local URL
+            return bool(reply.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """Poll ``url`` until it answers with a status below 500.
 
@@ -65,15 +76,8 @@ def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - local URL
-                if reply.status < 500:
-                    return True
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return True
-        except (urllib.error.URLError, OSError):
-            pass
+        if answers_http(url):
+            return True
         time.sleep(interval_s)
     return False
 
@@ -319,32 +323,42 @@ class ServerProcesses:
             )
         return started
 
-    def _await(self, name: str, health: Optional[str], timeout_s: float, started: float) -> None:
-        """Wait until server ``name`` answers at ``health``; stop everything if it never does."""
-        process = self.processes[name]
-        deadline = started + timeout_s
-        while True:
-            if health is None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=1.0)
-                answered = process.poll() is None
-            else:
-                answered = wait_http(health, 1.0, interval_s=0.1)
-            if answered:
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = self.workdir / f"{name}.log"
-                tail = log.read_text(errors="replace")[-3000:]
-                self.stop()
-                raise RuntimeError(f"{name} did not start:\n{tail}")
-        self.ready_at[name] = time.time()
-        self.startup_seconds[name] = time.monotonic() - started
+    def _await(self, waits: Mapping[str, Tuple[Optional[str], float, float]]) -> None:
+        """Wait until each server answers; stop everything if one never does.
+
+        Args:
+            waits: Server name → (health URL, start-up limit in s, start time
+                (monotonic)). The servers are checked in turn, so each one's
+                ``startup_seconds`` is its own however many start at once.
+
+        Raises:
+            RuntimeError: A server exited or did not answer in time.
+        """
+        pending = dict(waits)
+        while pending:
+            for name, (health, timeout_s, started) in list(pending.items()):
+                process = self.processes[name]
+                if health is None:  # started once it ran for a second
+                    answered = time.monotonic() - started >= 1.0 and process.poll() is None
+                else:
+                    answered = answers_http(health)
+                if answered:
+                    self.ready_at[name] = time.time()
+                    self.startup_seconds[name] = time.monotonic() - started
+                    del pending[name]
+                elif process.poll() is not None or time.monotonic() > started + timeout_s:
+                    log = self.workdir / f"{name}.log"
+                    tail = log.read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise RuntimeError(f"{name} did not start:\n{tail}")
+            if pending:
+                time.sleep(0.1)
 
     def _spawn(
         self, name: str, command: List[str], health: Optional[str], timeout_s: float
     ) -> None:
         """Start server ``name`` with ``command`` and wait until it answers at ``health``."""
-        self._await(name, health, timeout_s, self._launch(name, command))
+        self._await({name: (health, timeout_s, self._launch(name, command))})
 
     def start_process(self, name: str) -> None:
         """Start one server (again, after :meth:`stop_process`); wait for it.
@@ -375,8 +389,12 @@ class ServerProcesses:
         if running:
             raise RuntimeError(f"{', '.join(running)} is running already")
         started = {name: self._launch(name, plan[0]) for name, plan in plans.items()}
-        for name, (_, health, timeout_s) in plans.items():
-            self._await(name, health, timeout_s, started[name])
+        self._await(
+            {
+                name: (health, timeout_s, started[name])
+                for name, (_, health, timeout_s) in plans.items()
+            }
+        )
 
     def stop_process(self, name: str) -> None:
         """Stop one server (terminate, then kill after 20 s) and forget it.

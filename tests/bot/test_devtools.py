@@ -165,17 +165,27 @@ def http_server(port: int) -> Tuple[List[str], str]:
 
 
 def test_several_servers_start_at_once_and_each_is_awaited(tmp_path: Path) -> None:
-    ports = [free_port(), free_port()]
+    ports = [free_port(), free_port(), free_port()]
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    late_command, late_health = http_server(ports[2])
+    late = (["sh", "-c", 'sleep 2; exec "$0" "$@"', *late_command], late_health)
     runner = Runner(
         tmp_path,
-        {"a": http_server(ports[0]), "b": http_server(ports[1]), "quiet": (sleeper, None)},
+        {
+            "late": late,
+            "a": http_server(ports[0]),
+            "b": http_server(ports[1]),
+            "quiet": (sleeper, None),
+        },
     )
     try:
-        runner.start_processes(["a", "b", "quiet"])
+        runner.start_processes(["late", "a", "b", "quiet"])
         for port in ports:
             assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
-        assert set(runner.startup_seconds) == set(runner.ready_at) == {"a", "b", "quiet"}
+        assert set(runner.startup_seconds) == set(runner.ready_at) == {"late", "a", "b", "quiet"}
+        # Each server's start-up is its own: the quick ones were not awaited after the late one.
+        assert runner.ready_at["a"] < runner.ready_at["late"]
+        assert runner.startup_seconds["b"] < runner.startup_seconds["late"]
         # A server without a health URL counts as started once it ran for a second.
         assert runner.startup_seconds["quiet"] >= 1.0
         assert runner.processes["quiet"].poll() is None
