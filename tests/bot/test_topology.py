@@ -120,7 +120,13 @@ def test_nginx_accepts_the_generated_configuration(tmp_path: Path) -> None:
     assert NGINX.is_file(), "Debian's nginx is missing: run scripts/debian.sh as root"
     conf = tmp_path / "nginx.conf"
     conf.write_text(
-        nginx_config(tmp_path, "127.0.0.1:18080", [15005, 15006], "127.0.0.1:15055", [15056])
+        nginx_config(
+            "127.0.0.1:18080",
+            ["127.0.0.1:15005", "127.0.0.1:15006"],
+            "127.0.0.1:15055",
+            ["127.0.0.1:15056"],
+            folder=tmp_path,
+        )
     )
     check = subprocess.run(
         [str(NGINX), "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "e.log")],
