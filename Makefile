@@ -78,7 +78,7 @@ bench: train ## benchmark: bare vs custom-action turn latency, start-up, memory 
 bench-domain: venvs ## benchmark the domain core: decisions/s, lookup+decision (SQLite, PG_URL=...), 100k import
 	@.venv/bot/bin/python scripts/bench_domain.py $${PG_URL:+--pg-url "$$PG_URL"}
 bench-widget: train ## benchmark: web widget, page load to first bot message in Chromium (N=20)
-	@scripts/chromium.sh
+	@scripts/debian.sh
 	@.venv/bot/bin/python scripts/bench_widget.py -n $${N:-20}
 
 bench-assist: train ## benchmark: agent assistant, median and p99 latency of /assist/suggest (N=200)
