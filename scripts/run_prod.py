@@ -189,6 +189,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         assist_port=args.assist_port,
         shop_port=args.shop_port,
     )
+    # Ctrl-C, even when started with SIGINT ignored (in the background of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGHUP, _stop_on_sigterm)
     started = time.monotonic()

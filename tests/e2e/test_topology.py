@@ -48,34 +48,44 @@ ORDERS = [
     "2026112300010",
 ]
 
-#: Reads the message count of a RabbitMQ queue, then deletes the queue (Rasa's aio-pika).
+#: Prints the message count of a RabbitMQ queue, or deletes the queue (Rasa's aio-pika).
 QUEUE_SCRIPT = """
 import asyncio, sys
 import aio_pika
 
-async def main(url, name, delete):
+async def main(url, name, action):
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        print(queue.declaration_result.message_count)
-        if delete == "delete":
+        if action == "delete":
             await channel.queue_delete(name)
+        else:
+            queue = await channel.declare_queue(name, passive=True)
+            print(queue.declaration_result.message_count)
 
 asyncio.run(main(*sys.argv[1:]))
 """
 
 
-def queue_messages(queue: str, delete: bool = False) -> int:
-    """Return how many messages RabbitMQ's ``queue`` holds (deleting it if asked)."""
+def _queue(queue: str, action: str) -> str:
     result = subprocess.run(
-        [str(RASA_PYTHON), "-c", QUEUE_SCRIPT, RABBITMQ, queue, "delete" if delete else "keep"],
+        [str(RASA_PYTHON), "-c", QUEUE_SCRIPT, RABBITMQ, queue, action],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return int(result.stdout.split()[-1])
+    return result.stdout
+
+
+def queue_messages(queue: str) -> int:
+    """Return how many messages RabbitMQ's ``queue`` holds."""
+    return int(_queue(queue, "count").split()[-1])
+
+
+def delete_queue(queue: str) -> None:
+    """Delete RabbitMQ's ``queue`` (nothing happens when it does not exist)."""
+    _queue(queue, "delete")
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +116,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         running.stop()
         drop_database(orders)
         drop_database(tracker_db_url(running.environment()))
-        queue_messages(queue, delete=True)
+        delete_queue(queue)
 
 
 def say(url: str, sender: str, message: str) -> List[Dict[str, Any]]:
