@@ -6,6 +6,8 @@ Routes:
     POST /assist/suggest                      suggested replies
     POST /assist/feedback                     shown / clicked / edited / ignored
     GET  /assist/figures                      coverage and acceptance
+    GET  /assist/figures/daily[?day=&days=]   per-day conversation figures
+                                              (:mod:`bot.assist.daily_routes`)
     GET  /assist/conversations/{id}/transcript  messages from Rasa's tracker
     GET  /assist/handoffs, POST /assist/handoffs/{id}/release|reply
                                               human handoffs (:mod:`bot.assist.handoff_routes`)
@@ -39,6 +41,7 @@ from starlette.routing import Route
 
 from bot.assist import api as assist_api
 from bot.assist.api import FeedbackRecorded, PartyId, openapi_document
+from bot.assist.daily_routes import daily_routes
 from bot.assist.handoff_routes import handoff_routes
 from bot.assist.http import Handler, bearer_matches, error, read_body
 from bot.assist.http import field_errors as _field_errors
@@ -170,6 +173,7 @@ def create_app(
         Route("/assist/suggest", guarded(suggest), methods=["POST"]),
         Route("/assist/feedback", guarded(feedback), methods=["POST"]),
         Route("/assist/figures", guarded(figures), methods=["GET"]),
+        *daily_routes(settings, guarded),
         Route(
             "/assist/conversations/{conversation_id:path}/transcript",
             guarded(transcript),
