@@ -61,6 +61,7 @@ def test_run_prod_serves_the_topology_and_ctrl_c_stops_it(tmp_path: Path) -> Non
         assert f"public address (nginx):  {public}" in output
         assert f"action endpoint (nginx): http://127.0.0.1:{ports['ACTION']}/webhook" in output
         assert f"shopbot_e2e_prod_tracker_{run}" in output and f"queue {queue}" in output
+        assert "(event consumer running)" in output
         # The printed request, through nginx, answered from the demo orders.
         curl = shlex.split(next(line for line in output.splitlines() if line.startswith("curl ")))
         token = next(a for a in curl if a.startswith("Authorization:")).split(" ", 2)[2]
