@@ -39,7 +39,9 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from bot.devtools import BOT_PYTHON, DEMO_ORDERS, RASA_PYTHON, ServerProcesses, free_port
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.settings import PROJECT_ROOT, RabbitMqSettings, load_settings
+
+_RABBITMQ = RabbitMqSettings()
 
 #: The production profile's variables and their defaults: this machine's
 #: services (README, "Production"). Secrets have no default but the local
@@ -54,11 +56,12 @@ PRODUCTION_DEFAULTS: Dict[str, str] = {
     "SHOPBOT_REDIS_PORT": "6379",
     "SHOPBOT_REDIS_DB": "0",
     "SHOPBOT_REDIS_PASSWORD": "",
-    "SHOPBOT_RABBITMQ_HOST": "127.0.0.1",
-    "SHOPBOT_RABBITMQ_PORT": "5672",
-    "SHOPBOT_RABBITMQ_USER": "guest",
-    "SHOPBOT_RABBITMQ_PASSWORD": "guest",
-    "SHOPBOT_EVENTS_QUEUE": "shopbot_events",
+    # RabbitMQ: the event consumer's own defaults (bot.settings).
+    "SHOPBOT_RABBITMQ_HOST": _RABBITMQ.host,
+    "SHOPBOT_RABBITMQ_PORT": str(_RABBITMQ.port),
+    "SHOPBOT_RABBITMQ_USER": _RABBITMQ.user,
+    "SHOPBOT_RABBITMQ_PASSWORD": _RABBITMQ.password,
+    "SHOPBOT_EVENTS_QUEUE": _RABBITMQ.queue,
 }
 
 #: The order database of ``make run-prod`` when ``SHOPBOT_DB_URL`` is unset.
