@@ -62,6 +62,17 @@ CHROMIUM_ARGS = (
 )
 
 
+def answers_http(url: str) -> bool:
+    """Tell whether ``url`` answers now with a status below 500 (one try)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - local URL
+            return bool(reply.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """Poll ``url`` until it answers with a status below 500.
 
@@ -70,15 +81,8 @@ def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - local URL
-                if reply.status < 500:
-                    return True
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return True
-        except (urllib.error.URLError, OSError):
-            pass
+        if answers_http(url):
+            return True
         time.sleep(interval_s)
     return False
 
@@ -401,8 +405,187 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def group_rss_kib(pgid: int) -> int:
+    """Return the resident memory of every process of process group ``pgid`` in KiB.
+
+    A server started by :class:`ServerProcesses` leads a group of its own;
+    the group holds its workers too (the action server's Sanic worker, nginx's
+    worker), so this is the memory the server costs.
+    """
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces: split after its ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += rss_kib(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return total
+
+
+class ServerProcesses:
+    """Named server processes, each leading a process group of its own.
+
+    The process runner of :class:`Stack` and :class:`bot.topology.Topology`: a
+    subclass says how to start a server by name (:meth:`_server`) and with
+    which environment (:meth:`_environment`); this class starts servers (one,
+    or several at once), waits until they answer, restarts and stops them
+    (one SIGTERM each) and reports their memory. Each server's output goes to
+    ``workdir/<name>.log`` (appended on a restart).
+
+    Attributes:
+        workdir: Folder of the logs.
+        processes: The running servers by name.
+        startup_seconds: Seconds from the (last) start of each server until it answered.
+        ready_at: When each server (last) answered first (``time.time()``).
+    """
+
+    workdir: Path
+    processes: Dict[str, subprocess.Popen[bytes]]
+    startup_seconds: Dict[str, float]
+    ready_at: Dict[str, float]
+
+    def _environment(self) -> Dict[str, str]:
+        """Return the environment of the servers."""
+        return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+
+    def _server(self, name: str) -> Tuple[List[str], Optional[str], float]:
+        """Return how to start server ``name``: its command, health URL and start-up limit (s).
+
+        A server without a health URL counts as started when it still runs
+        after a second.
+
+        Raises:
+            KeyError: There is no server called ``name``.
+        """
+        raise KeyError(f"no server called {name!r}")
+
+    def _launch(self, name: str, command: List[str]) -> float:
+        """Start server ``name`` without waiting for it; return when it started (monotonic)."""
+        log = self.workdir / f"{name}.log"
+        started = time.monotonic()
+        # Each server gets its own session and process group: the action
+        # server's Sanic worker manager may SIGKILL the process group of its
+        # workers when it shuts down, which must not be the caller's.
+        with log.open("ab") as output:  # a restart appends to the first run's log
+            self.processes[name] = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=self._environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return started
+
+    def _await(self, waits: Mapping[str, Tuple[Optional[str], float, float]]) -> None:
+        """Wait until each server answers; stop everything if one never does.
+
+        Args:
+            waits: Server name → (health URL, start-up limit in s, start time
+                (monotonic)). The servers are checked in turn, so each one's
+                ``startup_seconds`` is its own however many start at once.
+
+        Raises:
+            RuntimeError: A server exited or did not answer in time.
+        """
+        pending = dict(waits)
+        while pending:
+            for name, (health, timeout_s, started) in list(pending.items()):
+                process = self.processes[name]
+                if health is None:  # started once it ran for a second
+                    answered = time.monotonic() - started >= 1.0 and process.poll() is None
+                else:
+                    answered = answers_http(health)
+                if answered:
+                    self.ready_at[name] = time.time()
+                    self.startup_seconds[name] = time.monotonic() - started
+                    del pending[name]
+                elif process.poll() is not None or time.monotonic() > started + timeout_s:
+                    log = self.workdir / f"{name}.log"
+                    tail = log.read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise RuntimeError(f"{name} did not start:\n{tail}")
+            if pending:
+                time.sleep(0.1)
+
+    def _spawn(
+        self, name: str, command: List[str], health: Optional[str], timeout_s: float
+    ) -> None:
+        """Start server ``name`` with ``command`` and wait until it answers at ``health``."""
+        self._await({name: (health, timeout_s, self._launch(name, command))})
+
+    def start_process(self, name: str) -> None:
+        """Start one server (again, after :meth:`stop_process`); wait for it.
+
+        The servers keep their ports for their runner's lifetime, so a
+        restarted server answers where the old one did (a restart is
+        ``stop_process`` then ``start_process``). ``ready_at[name]`` is when
+        it first answered (``time.time()``, to compare with Rasa's event
+        timestamps).
+
+        Raises:
+            KeyError: There is no server called ``name``.
+            RuntimeError: It runs already, exited or did not answer in time
+                (every server is then stopped).
+        """
+        self.start_processes([name])
+
+    def start_processes(self, names: Sequence[str]) -> None:
+        """Start several servers at once, then wait until each answers.
+
+        Raises:
+            KeyError: One of ``names`` is no server of this runner (nothing is started).
+            RuntimeError: One runs already, exited or did not answer in time
+                (every server is then stopped).
+        """
+        plans = {name: self._server(name) for name in names}
+        running = [name for name in names if name in self.processes]
+        if running:
+            raise RuntimeError(f"{', '.join(running)} is running already")
+        started = {name: self._launch(name, plan[0]) for name, plan in plans.items()}
+        self._await(
+            {
+                name: (health, timeout_s, started[name])
+                for name, (_, health, timeout_s) in plans.items()
+            }
+        )
+
+    def stop_process(self, name: str) -> None:
+        """Stop one server (terminate, then kill after 20 s) and forget it.
+
+        Whatever is left of the server's own process group (its workers) is
+        killed as well.
+        """
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.terminate()
+        _wait_or_kill(process)
+
+    def rss_kib(self) -> Dict[str, int]:
+        """Return the resident memory of each running server in KiB, its workers included."""
+        return {
+            name: group_rss_kib(process.pid)
+            for name, process in self.processes.items()
+            if process.poll() is None
+        }
+
+    def stop(self) -> None:
+        """Stop every server: one SIGTERM each, then kill what still runs after 20 s.
+
+        A second SIGTERM would interrupt a server's shutdown (Sanic then kills
+        its process group), so each gets exactly one.
+        """
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for name in list(self.processes):
+            _wait_or_kill(self.processes.pop(name))
+
+
 @dataclass
-class Stack:
+class Stack(ServerProcesses):
     """The action server and the Rasa server, started on free ports.
 
     Args:
@@ -515,32 +698,7 @@ class Stack:
         }
         return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **ports, **self.env}
 
-    def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
-        log = self.workdir / f"{name}.log"
-        started = time.monotonic()
-        # Each server gets its own session and process group: the action
-        # server's Sanic worker manager may SIGKILL the process group of its
-        # workers when it shuts down, which must not be the caller's.
-        with log.open("ab") as output:  # a restart appends to the first run's log
-            process = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                env=self._environment(),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.processes[name] = process
-        deadline = started + timeout_s
-        while not wait_http(health, 1.0, interval_s=0.1):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-3000:]
-                self.stop()
-                raise RuntimeError(f"{name} did not start:\n{tail}")
-        self.ready_at[name] = time.time()
-        self.startup_seconds[name] = time.monotonic() - started
-
-    def _server(self, name: str) -> Tuple[List[str], str, float]:
+    def _server(self, name: str) -> Tuple[List[str], Optional[str], float]:
         """Return how to start server ``name``: its command, health URL and start-up limit (s).
 
         Raises:
@@ -587,38 +745,9 @@ class Stack:
             )
         raise KeyError(f"no server called {name!r}")
 
-    def start_process(self, name: str) -> None:
-        """Start one server (again, after :meth:`stop_process`) on its port; wait for it.
-
-        The servers keep their ports for the stack's lifetime, so a restarted
-        server answers where the old one did (a restart is ``stop_process``
-        then ``start_process``). ``ready_at[name]`` is when it first answered
-        (``time.time()``, to compare with Rasa's event timestamps).
-
-        Args:
-            name: ``actions``, ``rasa``, ``im`` or ``assist`` (after :meth:`start_assist`).
-
-        Raises:
-            RuntimeError: It exited or did not answer in time (every server is then stopped).
-        """
-        if name in self.processes:
-            raise RuntimeError(f"{name} is running already")
-        self._spawn(name, *self._server(name))
-
     def start_im_worker(self) -> None:
         """Start the IM worker (``python -m bot.im_worker``) and wait for it."""
         self.start_process("im")
-
-    def stop_process(self, name: str) -> None:
-        """Stop one server (terminate, then kill after 20 s) and forget it.
-
-        Whatever is left of the server's own process group (its workers) is
-        killed as well.
-        """
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            process.terminate()
-        _wait_or_kill(process)
 
     @property
     def endpoints(self) -> Path:
@@ -652,22 +781,6 @@ class Stack:
         self.env = {**self.env, "SHOPBOT_AGENT_TOKEN": agent_token, "SHOPBOT_RASA_URL": self.url}
         self.start_process("assist")
         return self
-
-    def rss_kib(self) -> Dict[str, int]:
-        """Return the resident memory of each running server in KiB."""
-        return {name: rss_kib(p.pid) for name, p in self.processes.items() if p.poll() is None}
-
-    def stop(self) -> None:
-        """Stop every server: one SIGTERM each, then kill what still runs after 20 s.
-
-        A second SIGTERM would interrupt a server's shutdown (Sanic then kills
-        its process group), so each gets exactly one.
-        """
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for name in list(self.processes):
-            _wait_or_kill(self.processes.pop(name))
 
 
 def _wait_or_kill(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
