@@ -503,7 +503,7 @@ class Topology(ServerProcesses):
                     *("--model", str(self.model), "--credentials", "credentials.yml"),
                     *("--endpoints", str(self.endpoints)),
                     *("--port", str(port), "--interface", "127.0.0.1"),
-                    *(["--enable-api", "--auth-token", token] if token else []),
+                    *(["--enable-api", f"--auth-token={token}"] if token else []),
                 ],
                 f"http://127.0.0.1:{port}/webhooks/shop/",
                 300,
