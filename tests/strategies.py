@@ -100,13 +100,14 @@ def encode(value: Any) -> bytes:
     """Return ``value`` as a client would send it: UTF-8 JSON.
 
     Strings holding lone surrogates cannot be UTF-8: they are written as
-    ``\\u`` escapes, as any JSON encoder does.
+    ``\\u`` escapes, as any JSON encoder does. Other values (``Decimal``,
+    ``datetime``) are written as their text.
     """
-    text = json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False, default=str)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(value).encode("ascii")
+        return json.dumps(value, default=str).encode("ascii")
 
 
 #: Bodies that are not JSON, or not UTF-8, or nothing at all.
