@@ -96,12 +96,20 @@ def _flat(parts: List[List[Said]]) -> List[Said]:
     return [message for part in parts for message in part]
 
 
-#: Scripts of 1-3 conversations of buyer_001: episodes and stray messages.
-scripts = st.lists(
-    st.lists(episodes | st.lists(said, min_size=1, max_size=2), min_size=1, max_size=3).map(_flat),
-    min_size=1,
-    max_size=3,
-)
+def scripts_of(conversations: int, parts: int) -> st.SearchStrategy[List[List[Said]]]:
+    """Scripts of 1 to ``conversations`` conversations of buyer_001, each of 1
+    to ``parts`` episodes and stray messages."""
+    return st.lists(
+        st.lists(episodes | st.lists(said, min_size=1, max_size=2), min_size=1, max_size=parts).map(
+            _flat
+        ),
+        min_size=1,
+        max_size=conversations,
+    )
+
+
+#: Scripts of 1-3 conversations of 1-3 parts.
+scripts = scripts_of(3, 3)
 
 
 @dataclass
