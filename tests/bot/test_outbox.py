@@ -321,7 +321,7 @@ def im_worker(demo_url: str, tmp_path: Path) -> Iterator[ImWorker]:
     worker.stop()
 
 
-@fuzz(25)
+@fuzz(20)
 @given(script=scripts_of(2, 2), data=st.data())
 def test_duplicated_reordered_deliveries_are_answered_once_in_arrival_order(
     im_worker: ImWorker, script: List[List[Said]], data: st.DataObject
