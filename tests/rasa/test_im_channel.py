@@ -422,7 +422,7 @@ def test_any_webhook_call_gets_its_documented_answer_and_a_message_is_handed_ove
         assert stored.conversation_id == value["conversation_id"].strip()
 
 
-@fuzz(60)
+@fuzz(40)
 @given(said=st.lists(texts.map(clip_message), min_size=1, max_size=4), data=st.data())
 def test_retried_process_calls_run_each_message_once_and_replay_its_answer(
     channel_server: ChannelServer, said: List[str], data: st.DataObject
