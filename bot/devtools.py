@@ -389,7 +389,14 @@ class Stack:
         if name == "rasa":
             return (
                 [
-                    *(str(RASA_PYTHON), "-m", "shopbot_rasa.server", "run", "--model", str(self.model)),
+                    *(
+                        str(RASA_PYTHON),
+                        "-m",
+                        "shopbot_rasa.server",
+                        "run",
+                        "--model",
+                        str(self.model),
+                    ),
                     *("--credentials", "credentials.yml", "--endpoints", str(self.endpoints)),
                     *("--port", str(self.rasa_port), "--interface", "127.0.0.1"),
                     *self._api_arguments(),
