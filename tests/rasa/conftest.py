@@ -35,7 +35,7 @@ def _backends() -> list[str]:
 def _pg_admin(url: str, statement: str) -> None:
     import psycopg2
 
-    parts = urlsplit(url.replace("+psycopg", "").replace("+psycopg2", ""))
+    parts = urlsplit(url)  # postgresql[+driver]://user[:password]@host[:port]/db
     connection = psycopg2.connect(
         host=parts.hostname,
         port=parts.port or 5432,
