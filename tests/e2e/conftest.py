@@ -8,9 +8,13 @@ SQLite database with the demo orders and its own JWT secret.
 from __future__ import annotations
 
 import os
+import shlex
+import signal
+import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +37,21 @@ IM_SECRET = "e2e-im-secret-not-for-production-987654"
 #: The agent assistant's token (the ``assist`` fixture starts it).
 AGENT_TOKEN = "e2e-agent-token-not-for-production"
 
-__all__ = ["AGENT_TOKEN", "ROOT", "Bot", "free_port", "screenshot", "shop_page", "start_bot"]
+__all__ = [
+    "AGENT_TOKEN",
+    "ROOT",
+    "Bot",
+    "assert_ports_closed",
+    "free_port",
+    "printed_request",
+    "run_foreground",
+    "screenshot",
+    "shop_page",
+    "start_bot",
+]
+
+#: The last line a foreground run script prints once everything answers.
+READY_BANNER = "Ctrl-C stops everything"
 
 #: Screenshots of the browser tests, one folder per test module.
 SCREENSHOTS = ROOT / "results" / "tests"
@@ -244,3 +262,54 @@ def screenshot(page: Page, name: str, folder: str = "widget") -> Path:
     page.screenshot(path=str(path))
     assert path.stat().st_size > 1000
     return path
+
+
+@contextmanager
+def run_foreground(
+    command: Sequence[str], env: Mapping[str, str], log: Path, timeout_s: float = 600
+) -> Iterator[Tuple[subprocess.Popen[bytes], str]]:
+    """Start a foreground run script (``make run``'s or ``make run-prod``'s), wait for its banner.
+
+    Yields the process and what it printed up to the banner; on exit it gets
+    Ctrl-C (SIGINT to its process group) and is waited for.
+
+    Raises:
+        AssertionError: It exited or printed no banner within ``timeout_s``.
+    """
+    process = subprocess.Popen(
+        list(command),
+        cwd=ROOT,
+        env=dict(env),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while READY_BANNER not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, f"{command} did not get ready"
+            time.sleep(1)
+        yield process, log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=120)
+
+
+def printed_request(output: str) -> Tuple[str, bytes]:
+    """Return the buyer token and the body of the ``curl`` line a run script printed."""
+    args = shlex.split(next(line for line in output.splitlines() if line.startswith("curl ")))
+    headers = [args[i + 1] for i, arg in enumerate(args) if arg == "-H"]
+    token = next(h.split(" ", 2)[2] for h in headers if h.startswith("Authorization:"))
+    return token, args[args.index("-d") + 1].encode("utf-8")
+
+
+def assert_ports_closed(ports: Iterable[int]) -> None:
+    """Fail when any of ``ports`` on 127.0.0.1 still answers HTTP (after Ctrl-C)."""
+    time.sleep(1)
+    for port in ports:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+        except httpx.TransportError:
+            continue
+        raise AssertionError(f"port {port} still served after Ctrl-C")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import shlex
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ROOT, free_port
+from tests.e2e.conftest import (
+    assert_ports_closed,
+    free_port,
+    printed_request,
+    run_foreground,
+)
 
 
 def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
@@ -32,31 +33,13 @@ def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     env.pop("SHOPBOT_JWT_SECRET", None)
     env.pop("SHOPBOT_CORS_ORIGINS", None)
     log = tmp_path / "run.out"
-    process = subprocess.Popen(
-        ["bash", "scripts/run.sh"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "run.sh did not get ready"
-            time.sleep(1)
-        output = log.read_text()
-        curl = next(line for line in output.splitlines() if line.startswith("curl "))
-        args = shlex.split(curl)
-        headers = [args[i + 1] for i, arg in enumerate(args) if arg == "-H"]
-        token = next(h.split(" ", 2)[2] for h in headers if h.startswith("Authorization:"))
-        body = args[args.index("-d") + 1]
-        assert f"127.0.0.1:{rasa_port}" in curl
+    with run_foreground(["bash", "scripts/run.sh"], env, log) as (_, output):
+        token, body = printed_request(output)
+        assert f"curl -s -X POST http://127.0.0.1:{rasa_port}/webhooks/shop/webhook" in output
         reply = httpx.post(
             f"http://127.0.0.1:{rasa_port}/webhooks/shop/webhook",
             headers={"Authorization": f"Bearer {token}"},
-            content=body.encode("utf-8"),
+            content=body,
             timeout=60,
         )
         assert reply.status_code == 200
@@ -77,13 +60,4 @@ def test_run_script_serves_the_demo_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         # The demo database and the development secret live in the var dir.
         assert (tmp_path / "shopbot.sqlite3").is_file()
         assert (tmp_path / "dev_jwt_secret").is_file()
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
-    time.sleep(1)
-    for port in (rasa_port, action_port, shop_port, im_port):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-        except httpx.HTTPError:
-            continue
-        raise AssertionError(f"port {port} still served after Ctrl-C")
+    assert_ports_closed((rasa_port, action_port, shop_port, im_port))

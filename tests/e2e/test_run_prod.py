@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import signal
-import subprocess
-import time
 import uuid
 from pathlib import Path
+from typing import Dict
 
 import httpx
 
 from bot.devtools import BOT_PYTHON, free_port
 from bot.topology import drop_database
-from tests.e2e.conftest import ROOT, model_path
+from tests.e2e.conftest import (
+    ROOT,
+    assert_ports_closed,
+    model_path,
+    printed_request,
+    run_foreground,
+)
 from tests.e2e.test_topology import PG, delete_queue
 
 
@@ -42,54 +45,41 @@ def test_run_prod_serves_the_topology_and_ctrl_c_stops_it(tmp_path: Path) -> Non
         "SHOPBOT_EVENTS_QUEUE": queue,
     }
     log = tmp_path / "run_prod.out"
-    process = subprocess.Popen(
-        [str(BOT_PYTHON), "scripts/run_prod.py", "--model", str(model_path())],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    command = [str(BOT_PYTHON), "scripts/run_prod.py", "--model", str(model_path())]
     try:
-        deadline = time.monotonic() + 600
-        while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "run_prod did not get ready"
-            time.sleep(1)
-        output = log.read_text()
-        public = f"http://127.0.0.1:{ports['RASA']}"
-        assert f"public address (nginx):  {public}" in output
-        assert f"action endpoint (nginx): http://127.0.0.1:{ports['ACTION']}/webhook" in output
-        assert f"shopbot_e2e_prod_tracker_{run}" in output and f"queue {queue}" in output
-        assert "(event consumer running)" in output
-        # The printed request, through nginx, answered from the demo orders.
-        curl = shlex.split(next(line for line in output.splitlines() if line.startswith("curl ")))
-        token = next(a for a in curl if a.startswith("Authorization:")).split(" ", 2)[2]
-        reply = httpx.post(
-            f"{public}/webhooks/shop/webhook",
-            headers={"Authorization": f"Bearer {token}"},
-            content=curl[curl.index("-d") + 1].encode("utf-8"),
-            timeout=120,
-        )
-        assert reply.status_code == 200, reply.text
-        assert "2026111000001" in " ".join(m.get("text", "") for m in reply.json())
-        # The Rasa process's own address answers too.
-        rasa = re.search(r"rasa-0 (http://127\.0\.0\.1:\d+)", output)
-        assert rasa is not None
-        assert httpx.get(f"{rasa.group(1)}/webhooks/shop/", timeout=10).status_code == 200
-        # The shop page embeds the widget from the public address.
-        page = httpx.get(f"http://127.0.0.1:{ports['SHOP']}/", timeout=10)
-        assert f'src="{public}/webhooks/shop/widget.js"' in page.text
+        with run_foreground(command, env, log) as (_, output):
+            _check_served(output, ports, run, queue)
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=120)
         drop_database(orders)
         drop_database(f"{PG}/{tracker}")
         delete_queue(queue)
     assert "shopbot stopped." in log.read_text()
-    for port in [*ports.values(), int(rasa.group(1).rsplit(":", 1)[1])]:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-        except httpx.TransportError:
-            continue
-        raise AssertionError(f"port {port} still served after Ctrl-C")
+    rasa = re.search(r"rasa-0 (http://127\.0\.0\.1:\d+)", log.read_text())
+    assert rasa is not None
+    assert_ports_closed([*ports.values(), int(rasa.group(1).rsplit(":", 1)[1])])
+
+
+def _check_served(output: str, ports: Dict[str, int], run: str, queue: str) -> None:
+    """The printed addresses answer: nginx, the Rasa process, the shop page."""
+    public = f"http://127.0.0.1:{ports['RASA']}"
+    assert f"public address (nginx):  {public}" in output
+    assert f"action endpoint (nginx): http://127.0.0.1:{ports['ACTION']}/webhook" in output
+    assert f"shopbot_e2e_prod_tracker_{run}" in output and f"queue {queue}" in output
+    assert "(event consumer running)" in output
+    # The printed request, through nginx, answered from the demo orders.
+    token, body = printed_request(output)
+    reply = httpx.post(
+        f"{public}/webhooks/shop/webhook",
+        headers={"Authorization": f"Bearer {token}"},
+        content=body,
+        timeout=120,
+    )
+    assert reply.status_code == 200, reply.text
+    assert "2026111000001" in " ".join(m.get("text", "") for m in reply.json())
+    # The Rasa process's own address answers too.
+    rasa = re.search(r"rasa-0 (http://127\.0\.0\.1:\d+)", output)
+    assert rasa is not None
+    assert httpx.get(f"{rasa.group(1)}/webhooks/shop/", timeout=10).status_code == 200
+    # The shop page embeds the widget from the public address.
+    page = httpx.get(f"http://127.0.0.1:{ports['SHOP']}/", timeout=10)
+    assert f'src="{public}/webhooks/shop/widget.js"' in page.text
