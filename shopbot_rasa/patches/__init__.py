@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Callable, List
 
+from shopbot_rasa.patches import action_response
+
 #: The installers, in order; each patch module adds its own ``install``.
-INSTALLERS: List[Callable[[], None]] = []
+INSTALLERS: List[Callable[[], None]] = [
+    action_response.install,  # one compiled validator for action server responses
+]
 
 
 def install() -> None:
