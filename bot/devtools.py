@@ -8,12 +8,16 @@ Command line (``python -m bot.devtools ...``)::
 (and, on demand, the agent assistant), as the end-to-end tests and the
 benchmarks need them; :class:`FakeImPlatform` is a store IM platform's
 callback endpoint for them; :func:`shop_turns` times turns of the ``shop``
-channel. Nothing here is used by the bot itself.
+channel; :func:`drive_conversations` is the load generator of ``make
+bench`` (scripted conversations at a given concurrency against any base
+URL) and :func:`process_memory` the resident memory of a set of processes
+and their children. Nothing here is used by the bot itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -34,6 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import httpx
 
+from bot.auth import mint_token
 from bot.im_protocol import SignatureError, verify
 from bot.settings import PROJECT_ROOT
 
@@ -117,6 +122,223 @@ def shop_turns(client: httpx.Client, url: str, token: str, text: str, n: int) ->
         if not reply.json():
             raise RuntimeError(f"no answer to {text!r}")
     return latencies
+
+
+@dataclass(frozen=True)
+class ScriptedConversation:
+    """A conversation of the load generator: who writes, and what, in order.
+
+    Attributes:
+        name: A short label (``size_return``).
+        subject: The token's subject (a demo buyer).
+        messages: The messages; each one waits for its answer before the next.
+        role: The token's role.
+    """
+
+    name: str
+    subject: str
+    messages: Tuple[str, ...]
+    role: str = "buyer"
+
+
+@dataclass
+class LoadResult:
+    """What :func:`drive_conversations` measured at one concurrency.
+
+    Attributes:
+        concurrency: Conversations in flight at once.
+        seconds: Wall time from the first message to the last answer.
+        latencies_ms: Time of each answered turn, in ms.
+        errors: Turns that failed (no answer, an error status, a timeout).
+        conversations: Conversations started.
+        first_errors: The first few failures, for the operator.
+    """
+
+    concurrency: int
+    seconds: float = 0.0
+    latencies_ms: List[float] = field(default_factory=list)
+    errors: int = 0
+    conversations: int = 0
+    first_errors: List[str] = field(default_factory=list)
+
+    def summary(self) -> Dict[str, Any]:
+        """Return the figures: latency median/p95/p99 (ms), messages per second, counts."""
+        figures: Dict[str, Any] = {"concurrency": self.concurrency}
+        if self.latencies_ms:
+            figures.update(latency_summary(self.latencies_ms))
+        figures["messages_per_s"] = (
+            round(len(self.latencies_ms) / self.seconds, 1) if self.seconds > 0 else 0.0
+        )
+        figures.update(
+            turns=len(self.latencies_ms),
+            errors=self.errors,
+            conversations=self.conversations,
+            seconds=round(self.seconds, 1),
+        )
+        return figures
+
+
+async def drive_conversations(
+    url: str,
+    secret: str,
+    script: Sequence[ScriptedConversation],
+    concurrency: int,
+    seconds: float,
+    label: str = "load",
+    timeout_s: float = 60.0,
+    each: Optional[int] = None,
+) -> LoadResult:
+    """Drive scripted conversations through the ``shop`` channel; time every turn.
+
+    ``concurrency`` workers each run conversations of ``script`` one after
+    another (worker *i* starts with conversation *i* of the script), each
+    under a sender id of its own; a message is sent once the previous one is
+    answered. Workers start no new message after ``seconds``; the result
+    covers every message sent.
+
+    Args:
+        url: The base URL buyers reach (a Rasa server, or the load balancer).
+        secret: The JWT secret the servers verify tokens with.
+        script: The conversations.
+        concurrency: Conversations in flight at once.
+        seconds: How long to keep starting messages.
+        label: Part of every sender id (unique per run and level).
+        timeout_s: How long one turn may take before it counts as failed.
+        each: Run exactly this many whole conversations per worker instead,
+            however long they take (``seconds`` is then ignored).
+
+    Returns:
+        The latencies, errors and wall time.
+    """
+    result = LoadResult(concurrency)
+    tokens = {
+        (c.subject, c.role): mint_token(secret, c.subject, role=c.role, ttl_seconds=3600)
+        for c in script
+    }
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def turn(client: httpx.AsyncClient, sender: str, token: str, text: str) -> None:
+        began = time.perf_counter()
+        try:
+            reply = await client.post(
+                f"{url}/webhooks/shop/webhook",
+                json={"sender": sender, "message": text},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            answered = reply.status_code == 200 and bool(reply.json())
+            problem = f"{reply.status_code} {reply.text[:200]}"
+        except (httpx.HTTPError, ValueError) as exc:
+            answered, problem = False, f"{type(exc).__name__}: {exc}"
+        if answered:
+            result.latencies_ms.append((time.perf_counter() - began) * 1000)
+            return
+        result.errors += 1
+        if len(result.first_errors) < 5:
+            result.first_errors.append(f"{sender} {text!r}: {problem}")
+
+    def going(number: int) -> bool:
+        if each is not None:
+            return number // concurrency < each
+        return time.perf_counter() < deadline
+
+    async def worker(client: httpx.AsyncClient, index: int) -> None:
+        number = index
+        while going(number):
+            conversation = script[number % len(script)]
+            sender = f"{label}-{index}-{number // concurrency}"
+            result.conversations += 1
+            token = tokens[(conversation.subject, conversation.role)]
+            for text in conversation.messages:
+                if each is None and time.perf_counter() >= deadline:
+                    break
+                await turn(client, sender, token, text)
+            number += concurrency
+
+    async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
+        await asyncio.gather(*(worker(client, index) for index in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def children(pid: int) -> List[int]:
+    """Return the pids of every descendant of process ``pid`` (Linux)."""
+    parents: Dict[int, List[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found: List[int] = []
+    pending = [pid]
+    while pending:
+        for child in parents.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return sorted(found)
+
+
+def cpu_seconds(pids: Mapping[str, int]) -> Dict[str, float]:
+    """Return the CPU time (user + system, s) used so far by named processes and their children.
+
+    Args:
+        pids: The processes by name.
+
+    Returns:
+        For each name, the CPU seconds of the process and its live
+        descendants (a Sanic server's workers) together.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    used: Dict[str, float] = {}
+    for name, pid in pids.items():
+        total = 0
+        for each in (pid, *children(pid)):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        used[name] = total / tick
+    return used
+
+
+def _memory_kib(pid: int) -> Dict[str, int]:
+    fields = {"VmRSS:": "rss_kib", "VmHWM:": "peak_kib"}
+    values = {"rss_kib": 0, "peak_kib": 0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name = line.split(maxsplit=1)[0] if line else ""
+            if name in fields:
+                values[fields[name]] = int(line.split()[1])
+    return values
+
+
+def process_memory(pids: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
+    """Return the resident memory (now and peak, MiB) of named processes and their children.
+
+    Args:
+        pids: The processes by name (``rasa``, ``actions``, ``nginx``...).
+
+    Returns:
+        For each name (and ``NAME/child-PID`` for each descendant, such as a
+        Sanic worker): ``pid``, ``rss_mib`` and ``peak_rss_mib`` (VmHWM).
+        Processes that have exited are left out.
+    """
+    memory: Dict[str, Dict[str, Any]] = {}
+    for name, pid in pids.items():
+        for each, key in [(pid, name), *((c, f"{name}/child-{c}") for c in children(pid))]:
+            kib = _memory_kib(each)
+            if kib["rss_kib"]:
+                memory[key] = {
+                    "pid": each,
+                    "rss_mib": round(kib["rss_kib"] / 1024, 1),
+                    "peak_rss_mib": round(kib["peak_kib"] / 1024, 1),
+                }
+    return memory
 
 
 class FakeImPlatform:
@@ -255,12 +477,16 @@ class Stack:
         env: Extra environment for both servers (database, secret, today).
         endpoints_extra: YAML appended to the generated endpoints file
             (``tracker_store:``, ``lock_store:``, ``event_broker:`` sections).
+        with_actions: Whether :meth:`start` starts the action server; without
+            it, the Rasa server has no action endpoint (a bare Rasa bot:
+            only turns answered by ``domain.yml`` responses work).
     """
 
     model: Path
     workdir: Path
     env: Mapping[str, str] = field(default_factory=dict)
     endpoints_extra: str = ""
+    with_actions: bool = True
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
     im_port: int = field(default_factory=free_port)
@@ -389,7 +615,14 @@ class Stack:
         if name == "rasa":
             return (
                 [
-                    *(str(RASA_PYTHON), "-m", "shopbot_rasa.server", "run", "--model", str(self.model)),
+                    *(
+                        str(RASA_PYTHON),
+                        "-m",
+                        "shopbot_rasa.server",
+                        "run",
+                        "--model",
+                        str(self.model),
+                    ),
                     *("--credentials", "credentials.yml", "--endpoints", str(self.endpoints)),
                     *("--port", str(self.rasa_port), "--interface", "127.0.0.1"),
                     *self._api_arguments(),
@@ -452,11 +685,12 @@ class Stack:
     def start(self) -> Stack:
         """Start the servers (and the IM worker if configured); wait until they answer."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        action_endpoint = f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
         self.endpoints.write_text(
-            f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
-            + self.endpoints_extra
+            (action_endpoint if self.with_actions else "") + self.endpoints_extra
         )
-        self.start_process("actions")
+        if self.with_actions:
+            self.start_process("actions")
         self.start_process("rasa")
         if self.im_enabled:
             self.start_im_worker()
@@ -465,7 +699,9 @@ class Stack:
     def _api_arguments(self) -> List[str]:
         """Rasa's HTTP API, token-protected, when the stack has a token."""
         token = self.env.get("SHOPBOT_RASA_TOKEN")
-        return ["--enable-api", "--auth-token", token] if token else []
+        # One argument: a token may start with "-" (token_urlsafe), which argparse
+        # would take for an option.
+        return ["--enable-api", f"--auth-token={token}"] if token else []
 
     def start_assist(self, agent_token: str) -> Stack:
         """Start the agent assistant (after :meth:`start`) and wait until it answers.
@@ -476,6 +712,10 @@ class Stack:
         self.env = {**self.env, "SHOPBOT_AGENT_TOKEN": agent_token, "SHOPBOT_RASA_URL": self.url}
         self.start_process("assist")
         return self
+
+    def pids(self) -> Dict[str, int]:
+        """Return the pid of each running server by name."""
+        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
 
     def rss_kib(self) -> Dict[str, int]:
         """Return the resident memory of each running server in KiB."""
