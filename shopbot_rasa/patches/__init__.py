@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Callable, List
 
-from shopbot_rasa.patches import action_response
+from shopbot_rasa.patches import action_response, endpoint_session, event_types, graph_runner
 
 #: The installers, in order; each patch module adds its own ``install``.
 INSTALLERS: List[Callable[[], None]] = [
     action_response.install,  # one compiled validator for action server responses
+    graph_runner.install,  # the model graph run in order, without dask's scheduler
+    endpoint_session.install,  # keep-alive connections to the action server
+    event_types.install,  # event classes found by name once, not per event
 ]
 
 
