@@ -149,6 +149,8 @@ class LoadResult:
         concurrency: Conversations in flight at once.
         seconds: Wall time from the first message to the last answer.
         latencies_ms: Time of each answered turn, in ms.
+        positions: The place of each answered turn in its conversation (0:
+            the first message, which also starts Rasa's session).
         errors: Turns that failed (no answer, an error status, a timeout).
         conversations: Conversations started.
         first_errors: The first few failures, for the operator.
@@ -157,6 +159,7 @@ class LoadResult:
     concurrency: int
     seconds: float = 0.0
     latencies_ms: List[float] = field(default_factory=list)
+    positions: List[int] = field(default_factory=list)
     errors: int = 0
     conversations: int = 0
     first_errors: List[str] = field(default_factory=list)
@@ -169,6 +172,11 @@ class LoadResult:
         figures["messages_per_s"] = (
             round(len(self.latencies_ms) / self.seconds, 1) if self.seconds > 0 else 0.0
         )
+        first = [ms for ms, at in zip(self.latencies_ms, self.positions, strict=True) if at == 0]
+        later = [ms for ms, at in zip(self.latencies_ms, self.positions, strict=True) if at > 0]
+        if first and later:
+            figures["median_first_ms"] = round(statistics.median(first), 2)
+            figures["median_later_ms"] = round(statistics.median(later), 2)
         figures.update(
             turns=len(self.latencies_ms),
             errors=self.errors,
@@ -219,7 +227,9 @@ async def drive_conversations(
     started = time.perf_counter()
     deadline = started + seconds
 
-    async def turn(client: httpx.AsyncClient, sender: str, token: str, text: str) -> None:
+    async def turn(
+        client: httpx.AsyncClient, sender: str, token: str, text: str, position: int
+    ) -> None:
         began = time.perf_counter()
         try:
             reply = await client.post(
@@ -233,6 +243,7 @@ async def drive_conversations(
             answered, problem = False, f"{type(exc).__name__}: {exc}"
         if answered:
             result.latencies_ms.append((time.perf_counter() - began) * 1000)
+            result.positions.append(position)
             return
         result.errors += 1
         if len(result.first_errors) < 5:
@@ -250,10 +261,10 @@ async def drive_conversations(
             sender = f"{label}-{index}-{number // concurrency}"
             result.conversations += 1
             token = tokens[(conversation.subject, conversation.role)]
-            for text in conversation.messages:
+            for position, text in enumerate(conversation.messages):
                 if each is None and time.perf_counter() >= deadline:
                     break
-                await turn(client, sender, token, text)
+                await turn(client, sender, token, text, position)
             number += concurrency
 
     async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:

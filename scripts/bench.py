@@ -11,7 +11,11 @@ drives, through the ``shop`` channel:
   order database (size return and its postage, three-guarantee repair, an
   overdue refund, order status and invoice, a claim offered and declined...);
 * on the bare bot: conversations answered by ``domain.yml`` responses alone
-  (greeting, "ok", thanks, goodbye; no custom action, no action server);
+  (greeting, "ok", thanks, goodbye; no custom action, no action server; the
+  first message of each conversation also runs Rasa's session start, which
+  is shopbot's custom ``action_session_start`` in this model: with no action
+  server it fails at once and Rasa logs it and goes on, so the median of
+  first messages and of later ones are given apart);
 
 each conversation under its own sender id, each message waiting for its
 answer. It prints median, 95th and 99th percentile latency and messages per
@@ -35,6 +39,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import time
@@ -253,8 +258,13 @@ def measure(
 
 
 def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]:
-    """Start the bot and the bare bot on this machine and measure both, level by level."""
+    """Start the bot and the bare bot on this machine and measure both, level by level.
+
+    The servers' logs stay in a temporary folder when something fails (its
+    path is printed); it is removed after a run that went through.
+    """
     work = Path(tempfile.mkdtemp(prefix="shopbot-bench-"))
+    print(f"servers' logs: {work}", flush=True)
     extra = {"SHOPBOT_RATE_LIMIT": "off"}  # hundreds of messages per buyer
     bot = Stack.demo(args.model.resolve(), work / "bot", SECRET)
     bot.env = {**bot.env, **extra}
@@ -283,6 +293,7 @@ def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]
     finally:
         bot.stop()
         bare.stop()
+    shutil.rmtree(work, ignore_errors=True)
     return {
         "custom": custom,
         "bare": plain,

@@ -226,8 +226,11 @@ def test_the_load_generator_drives_whole_conversations_in_order() -> None:
     assert len(result.latencies_ms) == answered > 0
     assert result.errors == len(channel.received) - answered > 0
     assert "500" in result.first_errors[0]
+    first = sum(message in ("一", "甲") for _, _, message in channel.received)
+    assert result.positions.count(0) == first  # "甲" is answered, "乙" is not
     figures = result.summary()
     assert figures["turns"] == answered and figures["concurrency"] == 3
+    assert "median_first_ms" in figures and "median_later_ms" in figures
     assert figures["messages_per_s"] == round(answered / result.seconds, 1)
 
 
