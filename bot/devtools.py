@@ -24,6 +24,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -225,7 +226,9 @@ async def drive_conversations(
     }
     # One client (one kept connection) per worker: a shared pool of many
     # connections costs the client several ms of CPU per request at 128.
+    # They share one TLS context (each client would load the CA file again).
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    tls = ssl.create_default_context()
     started = time.perf_counter()
     deadline = started + seconds
 
@@ -257,7 +260,7 @@ async def drive_conversations(
         return time.perf_counter() < deadline
 
     async def worker(index: int) -> None:
-        async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=timeout_s, limits=limits, verify=tls) as client:
             await conversations(client, index)
 
     async def conversations(client: httpx.AsyncClient, index: int) -> None:
