@@ -326,8 +326,13 @@ def cpu_seconds(pids: Mapping[str, int]) -> Dict[str, float]:
 
 
 def _memory_kib(pid: int) -> Dict[str, int]:
-    fields = {"VmRSS:": "rss_kib", "VmHWM:": "peak_kib"}
-    values = {"rss_kib": 0, "peak_kib": 0}
+    fields = {
+        "VmRSS:": "rss_kib",
+        "VmHWM:": "peak_kib",
+        "RssAnon:": "anon_kib",
+        "RssFile:": "file_kib",
+    }
+    values = dict.fromkeys(fields.values(), 0)
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             name = line.split(maxsplit=1)[0] if line else ""
@@ -344,7 +349,11 @@ def process_memory(pids: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
 
     Returns:
         For each name (and ``NAME/child-PID`` for each descendant, such as a
-        Sanic worker): ``pid``, ``rss_mib`` and ``peak_rss_mib`` (VmHWM).
+        Sanic worker): ``pid``, ``rss_mib``, ``peak_rss_mib`` (VmHWM), and
+        the resident memory split into ``anon_mib`` (the process's own) and
+        ``file_mib`` (mapped files such as shared libraries, which processes
+        running the same programme share; the kernel drops and reloads these
+        pages, so the resident total varies with the machine's other work).
         Processes that have exited are left out.
     """
     memory: Dict[str, Dict[str, Any]] = {}
@@ -356,6 +365,8 @@ def process_memory(pids: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
                     "pid": each,
                     "rss_mib": round(kib["rss_kib"] / 1024, 1),
                     "peak_rss_mib": round(kib["peak_kib"] / 1024, 1),
+                    "anon_mib": round(kib["anon_kib"] / 1024, 1),
+                    "file_mib": round(kib["file_kib"] / 1024, 1),
                 }
     return memory
 

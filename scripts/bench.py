@@ -279,6 +279,7 @@ def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]
             "custom": preflight(bot.url, bot.env["SHOPBOT_RASA_TOKEN"], CUSTOM, True),
             "bare": preflight(bare.url, bare.env["SHOPBOT_RASA_TOKEN"], BARE, False),
         }
+        started = {"custom": process_memory(bot.pids()), "bare": process_memory(bare.pids())}
         custom: Dict[str, Any] = {"levels": {}}
         plain: Dict[str, Any] = {"levels": {}}
         # Level by level, the bot then the bare bot: both see the same
@@ -294,6 +295,7 @@ def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]
         bot.stop()
         bare.stop()
     shutil.rmtree(work, ignore_errors=True)
+    custom["memory_after_start"], plain["memory_after_start"] = started["custom"], started["bare"]
     return {
         "custom": custom,
         "bare": plain,
@@ -382,10 +384,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"start-up s: {result['startup_s']}")
     for kind in ("custom", "bare"):
         memory = ", ".join(
-            f"{name} {m['rss_mib']:.0f} MiB (peak {m['peak_rss_mib']:.0f})"
+            f"{name} {m['rss_mib']:.0f} (peak {m['peak_rss_mib']:.0f}, own {m['anon_mib']:.0f})"
             for name, m in figures[kind]["memory"].items()
         )
-        print(f"resident memory, {kind}: {memory}")
+        print(f"resident memory MiB after the load, {kind}: {memory}")
     if training is None:
         print("training: not recorded for this model (train it with make train, or --train)")
     else:

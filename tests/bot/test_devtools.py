@@ -266,6 +266,8 @@ def test_process_memory_lists_a_process_and_its_children() -> None:
         assert set(memory) == {"server", f"server/child-{child}"}
         assert memory["server"]["pid"] == parent.pid
         assert 0 < memory["server"]["rss_mib"] <= memory["server"]["peak_rss_mib"]
+        parts = memory["server"]["anon_mib"] + memory["server"]["file_mib"]
+        assert 0 < memory["server"]["anon_mib"] and abs(parts - memory["server"]["rss_mib"]) < 1
         used = cpu_seconds({"server": parent.pid, "me": os.getpid()})
         assert 0 <= used["server"] < used["me"]
     finally:
