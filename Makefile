@@ -7,6 +7,11 @@ ACTION_PORT ?= 5055
 SHOP_PORT ?= 8080
 IM_PORT ?= 5056
 ASSIST_PORT ?= 8090
+# `make run-prod`: how many Rasa server and action server processes.
+RASA_PROCS ?= 2
+ACTION_PROCS ?= 2
+# `make run-prod DEMO=0`: no demo orders, the real date.
+DEMO ?= 1
 NLU ?= ../shared/eval/nlu_dev.yml
 OUT ?= results/eval
 # The accuracy gate of `make test` on the dev set (scripts/test.sh).
@@ -16,7 +21,7 @@ FILE ?= tests/scenarios/
 export NLU_MIN_ACCURACY
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help run test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse bench-im scenarios
+.PHONY: help run run-prod test train chat stories eval crossval curve lint types venvs validate token bench bench-domain bench-widget bench-assist bench-parse bench-im scenarios
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,6 +32,11 @@ venvs: ## create or update both Python environments (cached by lock file)
 
 run: ## install, train if needed, load demo orders, serve the bot, the shop demo page, the agent console (and the IM worker when SHOPBOT_IM_* are set); Ctrl-C stops
 	@RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) SHOP_PORT=$(SHOP_PORT) IM_PORT=$(IM_PORT) ASSIST_PORT=$(ASSIST_PORT) scripts/run.sh
+
+run-prod: ## production topology here: RASA_PROCS Rasa + ACTION_PROCS action servers behind nginx, PostgreSQL/Redis/RabbitMQ at 127.0.0.1; Ctrl-C stops
+	@scripts/venv.sh rasa
+	@scripts/venv.sh bot
+	@model=$$(scripts/train.sh | tail -n 1) && RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) SHOP_PORT=$(SHOP_PORT) IM_PORT=$(IM_PORT) ASSIST_PORT=$(ASSIST_PORT) RASA_PROCS=$(RASA_PROCS) ACTION_PROCS=$(ACTION_PROCS) .venv/bot/bin/python scripts/run_prod.py --model "$$model" $(if $(filter 0,$(DEMO)),--no-demo)
 
 test: ## run the whole test suite (unit, Rasa side, data validation, end to end)
 	@scripts/test.sh
@@ -68,7 +78,7 @@ bench: train ## load benchmark: conversations with custom actions vs a bare Rasa
 bench-domain: venvs ## benchmark the domain core: decisions/s, lookup+decision (SQLite, PG_URL=...), 100k import
 	@.venv/bot/bin/python scripts/bench_domain.py $${PG_URL:+--pg-url "$$PG_URL"}
 bench-widget: train ## benchmark: web widget, page load to first bot message in Chromium (N=20)
-	@scripts/chromium.sh
+	@scripts/debian.sh
 	@.venv/bot/bin/python scripts/bench_widget.py -n $${N:-20}
 
 bench-assist: train ## benchmark: agent assistant, median and p99 latency of /assist/suggest (N=200)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.auth import Identity
@@ -18,6 +18,8 @@ from bot.conversation import Reply, Turn
 
 #: How many of the buyer's latest messages a turn carries.
 TEXTS_KEPT = 20
+#: The response of "the system is busy, please try later".
+BUSY_RESPONSE = "utter_busy"
 
 
 def identity(tracker: Tracker) -> Optional[Identity]:
@@ -130,3 +132,14 @@ def login_required(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
     """Tell the user their identity is missing; change nothing."""
     dispatcher.utter_message(response="utter_login_required")
     return []
+
+
+def busy(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
+    """Tell the user the system is busy (try again later); change nothing else.
+
+    The bot then listens: with the slots unchanged (an offered claim still
+    awaiting its answer), the rules may know no next action and Rasa's
+    fallback would add "I did not understand".
+    """
+    dispatcher.utter_message(response=BUSY_RESPONSE)
+    return [FollowupAction("action_listen")]

@@ -261,7 +261,7 @@ def answer(settings: Settings, turn: Turn) -> Reply:
     decide = problem if problem == "refund_progress" or problem not in ORDER_QUESTIONS else None
     found = _which_order(settings, turn, problem, decide)
     if found.reply is not None:
-        return found.reply
+        return _back_to_pending(turn, found.reply, problem)
     assert found.order is not None
     order = found.order
     lead: List[Message] = []
@@ -288,7 +288,12 @@ def _order_status(table: RuleTable, order: OrderView, problem: str) -> Reply:
 
 
 def _back_to_pending(turn: Turn, reply: Reply, problem: str) -> Reply:
-    """After a digression, ask again what the buyer was confirming."""
+    """After a digression, ask again what the buyer was confirming.
+
+    The confirmation stays about its own order and problem: the order the
+    digression was about (or an unknown one it named) must not take their
+    place, or the buyer's yes would open a claim on another order.
+    """
     if turn.awaiting != AWAIT_CLAIM or "awaiting" in reply.slots:
         return reply
     again = Message(
@@ -296,7 +301,7 @@ def _back_to_pending(turn: Turn, reply: Reply, problem: str) -> Reply:
         {"order_id": turn.known_order_id or ""},
         (_button("open_claim", "/affirm"), _button("not_now", "/deny")),
     )
-    slots = {"awaiting": AWAIT_CLAIM, "problem": turn.problem}
+    slots = {"awaiting": AWAIT_CLAIM, "problem": turn.problem, "order_id": turn.known_order_id}
     return Reply((*reply.messages, again), {**reply.slots, **slots}, reply.pause)
 
 

@@ -7,11 +7,15 @@ Command line (``python -m bot.devtools ...``)::
 :class:`Stack` starts the real action server and Rasa server on free ports
 (and, on demand, the agent assistant), as the end-to-end tests and the
 benchmarks need them; :class:`FakeImPlatform` is a store IM platform's
-callback endpoint for them; :func:`shop_turns` times turns of the ``shop``
-channel; :func:`drive_conversations` is the load generator of ``make
-bench`` (scripted conversations at a given concurrency against any base
-URL) and :func:`process_memory` the resident memory of a set of processes
-and their children. Nothing here is used by the bot itself.
+callback endpoint for them; :class:`TcpProxy` stands in front of a service
+(PostgreSQL, RabbitMQ) so that a test can cut it off and restore it;
+:func:`scratch_database` creates a PostgreSQL database for one test;
+:func:`shop_turns` times turns of the ``shop`` channel;
+:func:`drive_conversations` is the load generator of ``make bench``
+(scripted conversations at a given concurrency against any base URL) and
+:func:`process_memory` / :func:`cpu_seconds` the resident memory and CPU
+time of a set of processes and their children. Nothing here is used by the
+bot itself.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import httpx
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
 
 from bot.auth import mint_token
 from bot.im_protocol import SignatureError, verify
@@ -63,6 +69,17 @@ CHROMIUM_ARGS = (
 )
 
 
+def answers_http(url: str) -> bool:
+    """Tell whether ``url`` answers now with a status below 500 (one try)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - local URL
+            return bool(reply.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """Poll ``url`` until it answers with a status below 500.
 
@@ -71,15 +88,8 @@ def wait_http(url: str, timeout_s: float, interval_s: float = 0.5) -> bool:
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - local URL
-                if reply.status < 500:
-                    return True
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return True
-        except (urllib.error.URLError, OSError):
-            pass
+        if answers_http(url):
+            return True
         time.sleep(interval_s)
     return False
 
@@ -462,6 +472,157 @@ class FakeImPlatform:
             self._server = None
 
 
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 in front of a service, to take the service away.
+
+    It listens on a free port and forwards every connection to the target.
+    :meth:`cut` closes the live connections (both ends see them drop) and
+    stops listening, so new connections are refused, as when the service's
+    machine is gone; :meth:`restore` listens again on the same port. The
+    service itself is never touched.
+
+    Args:
+        target_host: The service's host.
+        target_port: The service's port.
+        port: Where to listen; a free port when omitted.
+    """
+
+    def __init__(self, target_host: str, target_port: int, port: Optional[int] = None) -> None:
+        self.target = (target_host, target_port)
+        self.port = port or free_port()
+        #: Connections forwarded so far (cut or not).
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._listener: Optional[socket.socket] = None
+        self._live: Set[socket.socket] = set()
+        self._acceptor: Optional[threading.Thread] = None
+        self.restore()
+
+    @property
+    def host(self) -> str:
+        """The proxy's host (point clients here instead of the service)."""
+        return "127.0.0.1"
+
+    @property
+    def is_cut(self) -> bool:
+        """Whether the proxy is cut (not listening)."""
+        return self._listener is None
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cut()
+
+    def restore(self) -> None:
+        """Listen (again) on the proxy's port and forward new connections."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(128)
+            listener.settimeout(0.1)
+            self._listener = listener
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
+
+    def cut(self) -> None:
+        """Drop every live connection and refuse new ones until :meth:`restore`."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            live, self._live = self._live, set()
+        if listener is not None:
+            _close(listener)  # on Linux the shutdown stops the listening at once
+        if self._acceptor is not None:
+            self._acceptor.join()
+            self._acceptor = None
+        for sock in live:
+            _close(sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by cut()
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                _close(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:
+                    _close(client)
+                    _close(upstream)
+                    return
+                self._live.update((client, upstream))
+                self.connections += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._live.difference_update((source, sink))
+        _close(source)
+        _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    """Shut a socket down both ways (its peer sees the end at once) and close it."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+#: The PostgreSQL server of this machine (trust auth), as the tests reach it.
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str = DEFAULT_PG_URL, prefix: str = "shopbot") -> Iterator[str]:
+    """Create a PostgreSQL database with a unique name; drop it afterwards.
+
+    Args:
+        server_url: A SQLAlchemy URL of any database on the server (its user
+            must be allowed to create databases).
+        prefix: The start of the new database's name.
+
+    Yields:
+        The new database's name (``server_url`` with it: ``url.set(database=name)``).
+    """
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield name
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def database_url(server_url: str, name: str, host: Optional[str] = None, port: int = 0) -> str:
+    """Return ``server_url`` naming database ``name`` (and another host and port, if given)."""
+    url = make_url(server_url).set(database=name)
+    if host is not None:
+        url = url.set(host=host, port=port or url.port)
+    return url.render_as_string(hide_password=False)
+
+
 def bench_arguments(
     doc: str, n: int, n_help: str, out_name: str, argv: Optional[Sequence[str]] = None
 ) -> argparse.Namespace:
@@ -497,8 +658,191 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def group_rss_kib(pgid: int) -> int:
+    """Return the resident memory of every process of process group ``pgid`` in KiB.
+
+    A server started by :class:`ServerProcesses` leads a group of its own;
+    the group holds its workers too (the action server's Sanic worker, nginx's
+    worker), so this is the memory the server costs.
+    """
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces: split after its ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += rss_kib(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return total
+
+
+class ServerProcesses:
+    """Named server processes, each leading a process group of its own.
+
+    The process runner of :class:`Stack` and :class:`bot.topology.Topology`: a
+    subclass says how to start a server by name (:meth:`_server`) and with
+    which environment (:meth:`_environment`); this class starts servers (one,
+    or several at once), waits until they answer, restarts and stops them
+    (one SIGTERM each) and reports their memory. Each server's output goes to
+    ``workdir/<name>.log`` (appended on a restart).
+
+    Attributes:
+        workdir: Folder of the logs.
+        processes: The running servers by name.
+        startup_seconds: Seconds from the (last) start of each server until it answered.
+        ready_at: When each server (last) answered first (``time.time()``).
+    """
+
+    workdir: Path
+    processes: Dict[str, subprocess.Popen[bytes]]
+    startup_seconds: Dict[str, float]
+    ready_at: Dict[str, float]
+
+    def _environment(self) -> Dict[str, str]:
+        """Return the environment of the servers."""
+        return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+
+    def _server(self, name: str) -> Tuple[List[str], Optional[str], float]:
+        """Return how to start server ``name``: its command, health URL and start-up limit (s).
+
+        A server without a health URL counts as started when it still runs
+        after a second.
+
+        Raises:
+            KeyError: There is no server called ``name``.
+        """
+        raise KeyError(f"no server called {name!r}")
+
+    def _launch(self, name: str, command: List[str]) -> float:
+        """Start server ``name`` without waiting for it; return when it started (monotonic)."""
+        log = self.workdir / f"{name}.log"
+        started = time.monotonic()
+        # Each server gets its own session and process group: the action
+        # server's Sanic worker manager may SIGKILL the process group of its
+        # workers when it shuts down, which must not be the caller's.
+        with log.open("ab") as output:  # a restart appends to the first run's log
+            self.processes[name] = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=self._environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return started
+
+    def _await(self, waits: Mapping[str, Tuple[Optional[str], float, float]]) -> None:
+        """Wait until each server answers; stop everything if one never does.
+
+        Args:
+            waits: Server name → (health URL, start-up limit in s, start time
+                (monotonic)). The servers are checked in turn, so each one's
+                ``startup_seconds`` is its own however many start at once.
+
+        Raises:
+            RuntimeError: A server exited or did not answer in time.
+        """
+        pending = dict(waits)
+        while pending:
+            for name, (health, timeout_s, started) in list(pending.items()):
+                process = self.processes[name]
+                if health is None:  # started once it ran for a second
+                    answered = time.monotonic() - started >= 1.0 and process.poll() is None
+                else:
+                    answered = answers_http(health)
+                if answered:
+                    self.ready_at[name] = time.time()
+                    self.startup_seconds[name] = time.monotonic() - started
+                    del pending[name]
+                elif process.poll() is not None or time.monotonic() > started + timeout_s:
+                    log = self.workdir / f"{name}.log"
+                    tail = log.read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise RuntimeError(f"{name} did not start:\n{tail}")
+            if pending:
+                time.sleep(0.1)
+
+    def _spawn(
+        self, name: str, command: List[str], health: Optional[str], timeout_s: float
+    ) -> None:
+        """Start server ``name`` with ``command`` and wait until it answers at ``health``."""
+        self._await({name: (health, timeout_s, self._launch(name, command))})
+
+    def start_process(self, name: str) -> None:
+        """Start one server (again, after :meth:`stop_process`); wait for it.
+
+        The servers keep their ports for their runner's lifetime, so a
+        restarted server answers where the old one did (a restart is
+        ``stop_process`` then ``start_process``). ``ready_at[name]`` is when
+        it first answered (``time.time()``, to compare with Rasa's event
+        timestamps).
+
+        Raises:
+            KeyError: There is no server called ``name``.
+            RuntimeError: It runs already, exited or did not answer in time
+                (every server is then stopped).
+        """
+        self.start_processes([name])
+
+    def start_processes(self, names: Sequence[str]) -> None:
+        """Start several servers at once, then wait until each answers.
+
+        Raises:
+            KeyError: One of ``names`` is no server of this runner (nothing is started).
+            RuntimeError: One runs already, exited or did not answer in time
+                (every server is then stopped).
+        """
+        plans = {name: self._server(name) for name in names}
+        running = [name for name in names if name in self.processes]
+        if running:
+            raise RuntimeError(f"{', '.join(running)} is running already")
+        started = {name: self._launch(name, plan[0]) for name, plan in plans.items()}
+        self._await(
+            {
+                name: (health, timeout_s, started[name])
+                for name, (_, health, timeout_s) in plans.items()
+            }
+        )
+
+    def stop_process(self, name: str) -> None:
+        """Stop one server (terminate, then kill after 20 s) and forget it.
+
+        Whatever is left of the server's own process group (its workers) is
+        killed as well.
+        """
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.terminate()
+        _wait_or_kill(process)
+
+    def pids(self) -> Dict[str, int]:
+        """Return the pid of each running server by name (see :func:`process_memory`)."""
+        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
+
+    def rss_kib(self) -> Dict[str, int]:
+        """Return the resident memory of each running server in KiB, its workers included."""
+        return {
+            name: group_rss_kib(process.pid)
+            for name, process in self.processes.items()
+            if process.poll() is None
+        }
+
+    def stop(self) -> None:
+        """Stop every server: one SIGTERM each, then kill what still runs after 20 s.
+
+        A second SIGTERM would interrupt a server's shutdown (Sanic then kills
+        its process group), so each gets exactly one.
+        """
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for name in list(self.processes):
+            _wait_or_kill(self.processes.pop(name))
+
+
 @dataclass
-class Stack:
+class Stack(ServerProcesses):
     """The action server and the Rasa server, started on free ports.
 
     Args:
@@ -526,24 +870,35 @@ class Stack:
     ready_at: Dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def local(cls, model: Path, workdir: Path, secret: str, today: str = DEMO_TODAY) -> Stack:
-        """Return a stack on a fresh SQLite database, its schema at the newest revision.
+    def local(
+        cls,
+        model: Path,
+        workdir: Path,
+        secret: str,
+        today: str = DEMO_TODAY,
+        db_url: Optional[str] = None,
+    ) -> Stack:
+        """Return a stack on a fresh database, its schema at the newest revision.
 
         Args:
             model: Path of the trained model.
             workdir: Folder for the database, logs and endpoints file.
             secret: The JWT secret the servers verify tokens with.
             today: The pinned date (``SHOPBOT_TODAY``, YYYY-MM-DD).
+            db_url: An empty database (``SHOPBOT_DB_URL``); a new SQLite file
+                in ``workdir`` when omitted.
 
         Returns:
             The stack, not yet started; its database holds no rows.
         """
         workdir.mkdir(parents=True, exist_ok=True)
-        database = workdir / "shopbot.sqlite3"
-        database.unlink(missing_ok=True)
+        if db_url is None:
+            database = workdir / "shopbot.sqlite3"
+            database.unlink(missing_ok=True)
+            db_url = f"sqlite:///{database}"
         env = {
             "SHOPBOT_VAR_DIR": str(workdir),
-            "SHOPBOT_DB_URL": f"sqlite:///{database}",
+            "SHOPBOT_DB_URL": db_url,
             "SHOPBOT_JWT_SECRET": secret,
             "SHOPBOT_TODAY": today,
             "SHOPBOT_RASA_TOKEN": secrets.token_urlsafe(24),
@@ -559,18 +914,20 @@ class Stack:
         return stack
 
     @classmethod
-    def demo(cls, model: Path, workdir: Path, secret: str) -> Stack:
-        """Return a stack on a fresh SQLite database holding the demo orders.
+    def demo(cls, model: Path, workdir: Path, secret: str, db_url: Optional[str] = None) -> Stack:
+        """Return a stack on a fresh database holding the demo orders.
 
         Args:
             model: Path of the trained model.
             workdir: Folder for the database, logs and endpoints file.
             secret: The JWT secret the servers verify tokens with.
+            db_url: An empty database (``SHOPBOT_DB_URL``); a new SQLite file
+                in ``workdir`` when omitted.
 
         Returns:
             The stack, not yet started.
         """
-        stack = cls.local(model, workdir, secret)
+        stack = cls.local(model, workdir, secret, db_url=db_url)
         subprocess.run(
             [str(BOT_PYTHON), "-m", "bot.cli", "db", "import", str(DEMO_ORDERS)],
             cwd=PROJECT_ROOT,
@@ -602,32 +959,7 @@ class Stack:
         }
         return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **ports, **self.env}
 
-    def _spawn(self, name: str, command: List[str], health: str, timeout_s: float) -> None:
-        log = self.workdir / f"{name}.log"
-        started = time.monotonic()
-        # Each server gets its own session and process group: the action
-        # server's Sanic worker manager may SIGKILL the process group of its
-        # workers when it shuts down, which must not be the caller's.
-        with log.open("ab") as output:  # a restart appends to the first run's log
-            process = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                env=self._environment(),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.processes[name] = process
-        deadline = started + timeout_s
-        while not wait_http(health, 1.0, interval_s=0.1):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-3000:]
-                self.stop()
-                raise RuntimeError(f"{name} did not start:\n{tail}")
-        self.ready_at[name] = time.time()
-        self.startup_seconds[name] = time.monotonic() - started
-
-    def _server(self, name: str) -> Tuple[List[str], str, float]:
+    def _server(self, name: str) -> Tuple[List[str], Optional[str], float]:
         """Return how to start server ``name``: its command, health URL and start-up limit (s).
 
         Raises:
@@ -674,38 +1006,9 @@ class Stack:
             )
         raise KeyError(f"no server called {name!r}")
 
-    def start_process(self, name: str) -> None:
-        """Start one server (again, after :meth:`stop_process`) on its port; wait for it.
-
-        The servers keep their ports for the stack's lifetime, so a restarted
-        server answers where the old one did (a restart is ``stop_process``
-        then ``start_process``). ``ready_at[name]`` is when it first answered
-        (``time.time()``, to compare with Rasa's event timestamps).
-
-        Args:
-            name: ``actions``, ``rasa``, ``im`` or ``assist`` (after :meth:`start_assist`).
-
-        Raises:
-            RuntimeError: It exited or did not answer in time (every server is then stopped).
-        """
-        if name in self.processes:
-            raise RuntimeError(f"{name} is running already")
-        self._spawn(name, *self._server(name))
-
     def start_im_worker(self) -> None:
         """Start the IM worker (``python -m bot.im_worker``) and wait for it."""
         self.start_process("im")
-
-    def stop_process(self, name: str) -> None:
-        """Stop one server (terminate, then kill after 20 s) and forget it.
-
-        Whatever is left of the server's own process group (its workers) is
-        killed as well.
-        """
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            process.terminate()
-        _wait_or_kill(process)
 
     @property
     def endpoints(self) -> Path:
@@ -742,26 +1045,6 @@ class Stack:
         self.env = {**self.env, "SHOPBOT_AGENT_TOKEN": agent_token, "SHOPBOT_RASA_URL": self.url}
         self.start_process("assist")
         return self
-
-    def pids(self) -> Dict[str, int]:
-        """Return the pid of each running server by name."""
-        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
-
-    def rss_kib(self) -> Dict[str, int]:
-        """Return the resident memory of each running server in KiB."""
-        return {name: rss_kib(p.pid) for name, p in self.processes.items() if p.poll() is None}
-
-    def stop(self) -> None:
-        """Stop every server: one SIGTERM each, then kill what still runs after 20 s.
-
-        A second SIGTERM would interrupt a server's shutdown (Sanic then kills
-        its process group), so each gets exactly one.
-        """
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for name in list(self.processes):
-            _wait_or_kill(self.processes.pop(name))
 
 
 def _wait_or_kill(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:

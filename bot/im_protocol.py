@@ -18,8 +18,9 @@ may also carry ``"rate_limit"``: :data:`RATE_NOTICE` or :data:`RATE_DROP`,
 set by the channel for a message over its buyer's rate limit; it is never
 read from the platform's body.
 
-Only the standard library is used and the syntax is that of Python 3.10, so
-the Rasa-side channel shares this module with the delivery worker.
+Only the standard library (and :mod:`bot.messages`, standard library only) is
+used and the syntax is that of Python 3.10, so the Rasa-side channel shares
+this module with the delivery worker.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from bot.messages import drop_surrogates
 
 TIMESTAMP_HEADER = "X-Shop-Timestamp"
 SIGNATURE_HEADER = "X-Shop-Signature"
@@ -148,7 +151,8 @@ class InboundMessage:
         msg_id: The platform's id of the message (unique; retries repeat it).
         conversation_id: The platform's conversation.
         buyer_id: The buyer who wrote it (the conversation's identity).
-        text: What the buyer wrote (unbounded here; channels clip it).
+        text: What the buyer wrote (unbounded here; channels clip it), valid
+            Unicode: lone surrogates of the JSON body are dropped.
         rate_limit: None, or :data:`RATE_NOTICE` / :data:`RATE_DROP` when the
             channel found the buyer over the rate limit (set by shopbot only).
     """
@@ -212,7 +216,8 @@ def parse_inbound(
     mark = body.get("rate_limit") if marks else None
     if mark is not None and mark not in RATE_MARKS:
         return None, "invalid_rate_limit"
-    return InboundMessage(text=text, rate_limit=mark, **ids), None
+    # JSON may escape lone surrogates (half an emoji); UTF-8 cannot carry them.
+    return InboundMessage(text=drop_surrogates(text), rate_limit=mark, **ids), None
 
 
 def reply_body(

@@ -19,6 +19,12 @@ Everything is in the database, so a restart loses nothing: the next worker
 picks up what was pending (rows leased by a dead worker after their lease).
 SIGTERM stops it after the attempt under way.
 
+While the database is unreachable the worker keeps running: ``/inbox`` and
+``/health`` answer 503 ``{"error": "database_unavailable"}`` (the channel
+then answers the platform 503, and the platform retries), each loop logs
+the outage once and tries again every ``poll_s``, and logs when the
+database is back; nothing needs restarting.
+
 Command line: ``python -m bot.im_worker [--host H] [--port P]`` (the port of
 ``SHOPBOT_IM_WORKER_URL`` by default).
 """
@@ -38,13 +44,14 @@ from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Type
 from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.migrate import upgrade
+from bot.db.session import UNAVAILABLE, database_label, unavailable_reason
 from bot.im_protocol import (
     MAX_BODY_BYTES,
     InboundMessage,
@@ -104,6 +111,8 @@ class ImWorker:
         self._rasa = httpx.Client()
         self._platform = httpx.Client()
         self._threads: List[threading.Thread] = []
+        #: The loops that found the database unreachable and have not reached it since.
+        self._database_down: Set[str] = set()
 
     # -- the three kinds of work ------------------------------------------
 
@@ -177,14 +186,38 @@ class ImWorker:
         while not self.stopping.is_set():
             try:
                 outcome = step()
+            except UNAVAILABLE as exc:
+                self._database_unavailable(name, exc)
+                outcome = None
             except SQLAlchemyError as exc:
                 logger.error("im worker: %s: database error (%s)", name, type(exc).__name__)
                 outcome = None
+            else:
+                self._database_back(name)
             if outcome == "answered":
                 self.outbox_signal.set()
             if outcome is None or outcome == "retry":
                 wake.wait(self.poll_s)
                 wake.clear()
+
+    def _database_unavailable(self, loop: str, error: Exception) -> None:
+        """Log that ``loop`` cannot reach the database, once per outage."""
+        if loop in self._database_down:
+            return
+        self._database_down.add(loop)
+        logger.error(
+            "im worker: %s: the database (%s) is unavailable (%s); retrying every %.1f s",
+            loop,
+            database_label(self.queue.url),
+            unavailable_reason(error),
+            self.poll_s,
+        )
+
+    def _database_back(self, loop: str) -> None:
+        """Log that ``loop`` reached the database again after an outage."""
+        if loop in self._database_down:
+            self._database_down.discard(loop)
+            logger.info("im worker: %s: the database is reachable again", loop)
 
     def process_step(self) -> Optional[str]:
         """Answer one due inbound message (see :func:`bot.outbox.process_next`)."""
@@ -239,17 +272,28 @@ def handler_class(worker: ImWorker) -> Type[BaseHTTPRequestHandler]:
             try:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 status, answer = worker.accept(headers, body)
+            except UNAVAILABLE as exc:
+                logger.error(
+                    "im worker: cannot store a message: the database is unavailable (%s)",
+                    unavailable_reason(exc),
+                )
+                status, answer = 503, {"error": "database_unavailable"}
             except SQLAlchemyError as exc:
                 logger.error("im worker: cannot store a message (%s)", type(exc).__name__)
                 status, answer = 503, {"error": "unavailable"}
             self._send(status, answer)
 
         def do_GET(self) -> None:
-            """Handle ``GET /health``."""
+            """Handle ``GET /health`` (503 while the database is unreachable)."""
             if self.path != "/health":
                 self._send(404, {"error": "not_found"})
                 return
-            self._send(200, {"status": "ok", "pending": pending_counts(worker.queue.url)})
+            try:
+                pending = pending_counts(worker.queue.url)
+            except UNAVAILABLE:
+                self._send(503, {"status": "unavailable", "error": "database_unavailable"})
+                return
+            self._send(200, {"status": "ok", "pending": pending})
 
         def _send(self, status: int, answer: Mapping[str, Any]) -> None:
             payload = json.dumps(answer).encode("utf-8")
@@ -304,6 +348,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SettingsError as exc:
         print(f"im worker: {exc}", file=sys.stderr)
         return 2
+    except UNAVAILABLE as exc:
+        print(
+            f"im worker: the database ({database_label(settings.db_url)}) is unavailable "
+            f"({unavailable_reason(exc)}): not started",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

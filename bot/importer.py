@@ -89,6 +89,8 @@ IMPORT_ACTOR = "import"
 
 _ORDER_ID_RE = re.compile(rf"[0-9]{{1,{ORDER_ID_MAX_LENGTH}}}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: Lone UTF-16 surrogates: a JSON or YAML escape can make them, UTF-8 cannot hold them.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _CENT = Decimal("0.01")
 
 
@@ -416,6 +418,8 @@ def _text(max_length: int, required: bool) -> Callable[[Any], Optional[str]]:
             raise ValueError(f"must be at most {max_length} characters, got {len(text)}")
         if _CONTROL_RE.search(text):
             raise ValueError(f"must not contain control characters, got {_show(value)}")
+        if _SURROGATE_RE.search(text):
+            raise ValueError(f"must be valid Unicode (a lone surrogate escape), got {_show(value)}")
         return text
 
     return validate
@@ -509,6 +513,10 @@ def _timestamp(value: Any, info: ValidationInfo) -> Optional[datetime]:
         )
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"has no UTC offset ({example}), got {_show(value)}")
+    try:
+        moment.astimezone(timezone.utc)  # the database stores UTC
+    except OverflowError:
+        raise ValueError(f"lies outside the years 1 to 9999 in UTC, got {_show(value)}") from None
     latest: Optional[datetime] = (info.context or {}).get("latest")
     if latest is not None and moment > latest:
         raise ValueError(f"lies in the future, got {_show(value)}")

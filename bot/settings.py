@@ -64,6 +64,31 @@ REFUND_LIMIT_VARIABLES = {
 }
 
 
+@dataclass(frozen=True)
+class RabbitMqSettings:
+    """Where conversation events go: RabbitMQ, for Rasa's pika event broker and our consumer.
+
+    Attributes:
+        host: RabbitMQ's host (``SHOPBOT_RABBITMQ_HOST``).
+        port: Its AMQP port (``SHOPBOT_RABBITMQ_PORT``).
+        user: The user (``SHOPBOT_RABBITMQ_USER``).
+        password: The password (``SHOPBOT_RABBITMQ_PASSWORD``; never logged).
+        queue: The durable queue of conversation events (``SHOPBOT_EVENTS_QUEUE``)
+            that Rasa's broker publishes to and ``python -m bot.event_consumer``
+            consumes.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5672
+    user: str = "guest"
+    password: str = field(default="guest", repr=False)
+    queue: str = "shopbot_events"
+
+
+#: Longest RabbitMQ queue name (AMQP 0-9-1: a short string).
+QUEUE_NAME_MAX_LENGTH = 255
+
+
 #: Default size limit of an evidence photo: 5 MiB.
 DEFAULT_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 #: The largest size limit that may be configured: 50 MiB.
@@ -105,6 +130,7 @@ class Settings:
             web root; ``SHOPBOT_UPLOAD_DIR``, default ``var_dir/uploads``).
         upload_max_bytes: Largest evidence photo accepted, in bytes
             (``SHOPBOT_UPLOAD_MAX_BYTES``, default 5 MiB).
+        rabbitmq: RabbitMQ and the queue of conversation events.
     """
 
     db_url: str
@@ -125,6 +151,7 @@ class Settings:
     rasa_token: Optional[str] = field(default=None, repr=False)
     upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
     upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
+    rabbitmq: RabbitMqSettings = field(default_factory=RabbitMqSettings)
 
     def signing_secret(self) -> str:
         """Return the JWT secret, or the local development secret.
@@ -269,6 +296,41 @@ def _parse_upload_max(value: Optional[str]) -> int:
     return limit
 
 
+def load_rabbitmq_settings(env: Optional[Mapping[str, str]] = None) -> RabbitMqSettings:
+    """Read RabbitMQ's address, user and the events queue from the environment.
+
+    Args:
+        env: The variables to read; the process environment when omitted.
+
+    Raises:
+        SettingsError: A port that is not 1 to 65535, or a bad queue name.
+    """
+    source: Mapping[str, str] = os.environ if env is None else env
+    defaults = RabbitMqSettings()
+    port_raw = _optional(source, "SHOPBOT_RABBITMQ_PORT")
+    port = defaults.port
+    if port_raw is not None:
+        if not (port_raw.isascii() and port_raw.isdigit() and 1 <= int(port_raw) <= 65535):
+            raise SettingsError(
+                f"SHOPBOT_RABBITMQ_PORT must be a port, 1 to 65535, got {port_raw!r}"
+            )
+        port = int(port_raw)
+    queue = _optional(source, "SHOPBOT_EVENTS_QUEUE") or defaults.queue
+    if len(queue) > QUEUE_NAME_MAX_LENGTH or not queue.isprintable() or queue.startswith("amq."):
+        raise SettingsError(
+            "SHOPBOT_EVENTS_QUEUE must be a printable queue name of at most "
+            f"{QUEUE_NAME_MAX_LENGTH} characters, not starting with 'amq.'"
+        )
+    password = source.get("SHOPBOT_RABBITMQ_PASSWORD")
+    return RabbitMqSettings(
+        host=_optional(source, "SHOPBOT_RABBITMQ_HOST") or defaults.host,
+        port=port,
+        user=_optional(source, "SHOPBOT_RABBITMQ_USER") or defaults.user,
+        password=defaults.password if password is None else password,
+        queue=queue,
+    )
+
+
 def _dev_secret(var_dir: Path, name: str = "dev_jwt_secret") -> str:
     """Return a local development secret, creating it on first use.
 
@@ -368,4 +430,5 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         rasa_token=_optional(source, "SHOPBOT_RASA_TOKEN"),
         upload_dir=Path(_optional(source, "SHOPBOT_UPLOAD_DIR") or var_dir / "uploads"),
         upload_max_bytes=_parse_upload_max(_optional(source, "SHOPBOT_UPLOAD_MAX_BYTES")),
+        rabbitmq=load_rabbitmq_settings(source),
     )

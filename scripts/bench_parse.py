@@ -85,7 +85,15 @@ def main() -> int:
     args = parser.parse_args()
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="shopbot-bench-parse-", suffix=".log", delete=False)
-    command = [sys.executable, "-m", "shopbot_rasa.server", "run", "--enable-api", "--model", str(args.model)]
+    command = [
+        sys.executable,
+        "-m",
+        "shopbot_rasa.server",
+        "run",
+        "--enable-api",
+        "--model",
+        str(args.model),
+    ]
     command += ["--port", str(port), "--interface", "127.0.0.1"]
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)

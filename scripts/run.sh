@@ -54,7 +54,7 @@ mkdir -p "$logs"
 pids+=($!)
 .venv/rasa/bin/python -m shopbot_rasa.server run --model "$model" --credentials credentials.yml \
   --endpoints endpoints.yml --port "$RASA_PORT" --interface 127.0.0.1 \
-  --enable-api --auth-token "$rasa_token" \
+  --enable-api --auth-token="$rasa_token" \
   --log-file "$logs/rasa.log" >"$logs/rasa.out" 2>&1 &
 pids+=($!)
 

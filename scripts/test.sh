@@ -29,12 +29,14 @@ stage "environments" bash -c "scripts/venv.sh rasa && scripts/venv.sh bot" || ex
 
 stage "lint (ruff)" bash -c ".venv/bot/bin/ruff check bot actions shopbot_rasa tests scripts && .venv/bot/bin/ruff format --check bot actions shopbot_rasa tests scripts"
 stage "types (mypy bot/)" .venv/bot/bin/mypy bot
-stage "unit tests (bot, actions; Python 3.11)" \
-  .venv/bot/bin/python -m pytest -q tests/bot tests/actions tests/data --junitxml="$results/bot.xml"
+# Before the tests: nginx (tests/bot/test_topology.py), docker-compose
+# (tests/deploy), Chromium (the widget tests).
+stage "Debian packages (chromium, chromium-driver, fonts-wqy-zenhei, nginx-light, docker-compose)" scripts/debian.sh
+stage "unit tests (bot, actions, deploy; Python 3.11)" \
+  .venv/bot/bin/python -m pytest -q tests/bot tests/actions tests/data tests/deploy --junitxml="$results/bot.xml"
 stage "Rasa-side tests (Python 3.10)" \
   .venv/rasa/bin/python -m pytest -q tests/rasa --junitxml="$results/rasa.xml"
 stage "rasa data validate" .venv/rasa/bin/python scripts/validate_data.py
-stage "browser for the widget tests (Debian chromium)" scripts/chromium.sh
 model=$(scripts/train.sh | tail -n 1)
 if [ -f "$model" ]; then
   # Evaluates the model just trained (no second training).

@@ -2,7 +2,9 @@
 # Build the spaCy pipeline and train the Rasa model when its inputs changed.
 #
 # The model is keyed by the content of everything training reads (config,
-# domain, data, jieba dictionaries, the Rasa-side package, the Rasa lock file)
+# domain, data, jieba dictionaries, the Rasa-side NLU components and spaCy
+# builder, the Rasa lock file; not the channels or server patches, which
+# training never loads)
 # and kept in $SHOPBOT_CACHE_DIR/models, so an unchanged checkout, a fresh
 # clone or a CI run reuses it. Prints the model's path as the last line.
 set -euo pipefail
@@ -19,7 +21,7 @@ mkdir -p "$cache/models" models
 key=$(
   {
     for f in config.yml domain.yml requirements/rasa.lock; do echo "$f"; cat "$f"; done
-    find data/nlu data/stories data/jieba shopbot_rasa -type f \
+    find data/nlu data/stories data/jieba shopbot_rasa/nlu shopbot_rasa/spacy_pipeline.py -type f \
       \( -name '*.yml' -o -name '*.yaml' -o -name '*.txt' -o -name '*.py' \) \
       -not -path '*/__pycache__/*' | LC_ALL=C sort | while read -r f; do echo "$f"; cat "$f"; done
   } | sha256sum | cut -c1-16

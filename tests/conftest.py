@@ -1,10 +1,20 @@
-"""Shared fixtures: a small order set in the import format."""
+"""Shared fixtures (a small order set in the import format) and plugins.
+
+The hooks of :mod:`tests.hypothesis_cases` count the cases of every property
+test and print them at the end of the run, in both Python environments.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Dict
 
 import pytest
+
+from tests.hypothesis_cases import (  # noqa: F401 - pytest hooks
+    pytest_configure,
+    pytest_runtest_call,
+    pytest_terminal_summary,
+)
 
 
 def small_order_set() -> Dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional
 from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import models_json_schema
 
+from bot.assist.daily_routes import DAILY_MODELS, daily_paths
 from bot.assist.handoff_api import HANDOFF_MODELS, handoff_paths
 from bot.db.models import (
     EVIDENCE_ITEM_MAX_LENGTH,
@@ -360,7 +361,10 @@ def evidence_paths() -> Dict[str, Any]:
 def openapi_document() -> Dict[str, Any]:
     """Return the OpenAPI 3.1 description of the assistant API."""
     _, schemas = models_json_schema(
-        [(model, "validation") for model in (*_MODELS, *HANDOFF_MODELS, *_EVIDENCE_MODELS)],
+        [
+            (model, "validation")
+            for model in (*_MODELS, *HANDOFF_MODELS, *DAILY_MODELS, *_EVIDENCE_MODELS)
+        ],
         ref_template="#/components/schemas/{model}",
     )
     secured: List[Dict[str, List[str]]] = [{"agentToken": []}]
@@ -379,7 +383,8 @@ def openapi_document() -> Dict[str, Any]:
                 "Suggested replies for human agents, grounded in the buyer's order and "
                 "the after-sales rule table (read-only towards the buyer's conversation); "
                 "the queue of conversations handed over to agents, their replies to the "
-                "buyer and the release back to the bot."
+                "buyer and the release back to the bot; the per-day figures of the "
+                "conversations."
             ),
         },
         "paths": {
@@ -436,6 +441,7 @@ def openapi_document() -> Dict[str, Any]:
                     },
                 }
             },
+            **daily_paths(),
             **handoff_paths(),
         },
         "components": {

@@ -6,6 +6,8 @@ Routes:
     POST /assist/suggest                      suggested replies
     POST /assist/feedback                     shown / clicked / edited / ignored
     GET  /assist/figures                      coverage and acceptance
+    GET  /assist/figures/daily[?day=&days=]   per-day conversation figures
+                                              (:mod:`bot.assist.daily_routes`)
     GET  /assist/conversations/{id}/transcript  messages from Rasa's tracker
     GET  /assist/handoffs, POST /assist/handoffs/{id}/release|reply
                                               human handoffs (:mod:`bot.assist.handoff_routes`)
@@ -15,7 +17,10 @@ Routes:
 Every ``/assist`` route but the first two needs ``Authorization: Bearer
 $SHOPBOT_AGENT_TOKEN`` (compared in constant time); without the variable the
 assistant is off (503). Bad bodies get 400 (not JSON) or 422 (not the
-schema) with the invalid fields, never a server error.
+schema) with the invalid fields, never a server error. While the order
+database is unreachable every route that needs it answers 503
+``{"error": "database_unavailable"}`` with ``Retry-After`` (one log line per
+request); the next request after it is back works again.
 
 Command line::
 
@@ -39,12 +44,14 @@ from starlette.routing import Route
 
 from bot.assist import api as assist_api
 from bot.assist.api import FeedbackRecorded, PartyId, openapi_document
+from bot.assist.daily_routes import daily_routes
 from bot.assist.handoff_routes import handoff_routes
 from bot.assist.http import Handler, bearer_matches, error, read_body
 from bot.assist.http import field_errors as _field_errors
 from bot.assist.rasa import RasaClient, RasaUnavailableError
 from bot.assist.service import Assistant
 from bot.assist.templates import cached_templates
+from bot.db.session import UNAVAILABLE, database_label, unavailable_reason
 from bot.evidence_http import evidence_routes
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
@@ -62,6 +69,9 @@ CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+#: Seconds a client is asked to wait before retrying while the database is away.
+DATABASE_RETRY_AFTER_S = 5
 
 _conversation_id: TypeAdapter[str] = TypeAdapter(PartyId)
 
@@ -159,6 +169,20 @@ def create_app(
     async def wrong_method(request: Request, exc: Exception) -> Response:
         return error(405, "method_not_allowed", "method not allowed")
 
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        logger.error(
+            "assistant: %s %s: the order database (%s) is unavailable (%s): answered 503",
+            request.method,
+            request.url.path,
+            database_label(settings.db_url),
+            unavailable_reason(exc),
+        )
+        response = error(
+            503, "database_unavailable", "the order database is unavailable; retry later"
+        )
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -170,6 +194,7 @@ def create_app(
         Route("/assist/suggest", guarded(suggest), methods=["POST"]),
         Route("/assist/feedback", guarded(feedback), methods=["POST"]),
         Route("/assist/figures", guarded(figures), methods=["GET"]),
+        *daily_routes(settings, guarded),
         Route(
             "/assist/conversations/{conversation_id:path}/transcript",
             guarded(transcript),
@@ -184,7 +209,11 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={404: not_found, 405: wrong_method},
+        exception_handlers={
+            404: not_found,
+            405: wrong_method,
+            **{kind: database_unavailable for kind in UNAVAILABLE},
+        },
     )
 
 
@@ -209,7 +238,15 @@ def main(argv: Sequence[str]) -> int:
     if settings.agent_token is None:
         print("assistant: SHOPBOT_AGENT_TOKEN is not set: the assistant is off", file=sys.stderr)
         return 1
-    upgrade(settings.db_url)
+    try:
+        upgrade(settings.db_url)
+    except UNAVAILABLE as exc:
+        print(
+            f"assistant: the database ({database_label(settings.db_url)}) is unavailable "
+            f"({unavailable_reason(exc)}): not started",
+            file=sys.stderr,
+        )
+        return 1
     logger.info(
         "agent assistant on http://%s:%s (Rasa at %s)", args.host, args.port, settings.rasa_url
     )

@@ -12,7 +12,7 @@ Importing this module has no side effects: it only declares the schema.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Dict, List, Literal, Optional, Tuple, get_args
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -493,15 +494,85 @@ class Handoff(Base):
         return f"Handoff(id={self.id!r}, status={self.status!r})"
 
 
+#: The per-day figures of the conversations (``bot/event_counts.py``).
+DAILY_FIGURES = ("messages", "intent", "fallbacks", "claims_opened", "handoffs")
+#: Longest label of a figure (an intent, a claim type, a handoff reason).
+FIGURE_LABEL_MAX_LENGTH = 64
+#: Length of an event key (SHA-256, hex).
+EVENT_KEY_LENGTH = 64
+
+
+class DailyCount(Base):
+    """How often something happened in the conversations of one China day.
+
+    ``figure`` is one of :data:`DAILY_FIGURES`; ``label`` what it counts
+    within it (the intent of ``intent``, the reason of ``handoffs``, the
+    claim type of ``claims_opened``), "" for a plain count. The event
+    consumer (``python -m bot.event_consumer``) adds to ``count``.
+    """
+
+    __tablename__ = "daily_counts"
+    __table_args__ = (
+        CheckConstraint(_in_list("figure", DAILY_FIGURES), name="figure"),
+        CheckConstraint("count >= 0", name="count_not_negative"),
+    )
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(String(FIGURE_LABEL_MAX_LENGTH), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"DailyCount(day={self.day!r}, figure={self.figure!r}, label={self.label!r})"
+
+
+class DailyConversation(Base):
+    """A conversation in which the buyer wrote on that China day (distinct per day)."""
+
+    __tablename__ = "daily_conversations"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(CONVERSATION_ID_MAX_LENGTH), primary_key=True
+    )
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"DailyConversation(day={self.day!r}, conversation_id={self.conversation_id!r})"
+
+
+class EventReceipt(Base):
+    """A conversation event already counted: its key, so a redelivery counts once.
+
+    Only events that change a figure get a receipt; receipts older than a
+    few days are pruned (a broker redelivers within minutes).
+    """
+
+    __tablename__ = "event_receipts"
+    __table_args__ = (Index("ix_event_receipts_received_at", "received_at"),)
+
+    key: Mapped[str] = mapped_column(String(EVENT_KEY_LENGTH), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        """Return a short debugging representation."""
+        return f"EventReceipt(key={self.key!r}, day={self.day!r})"
+
+
 __all__ = [
     "CATEGORIES",
     "CLAIM_NUMBER_MAX_LENGTH",
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
     "CONVERSATION_ID_MAX_LENGTH",
+    "DAILY_FIGURES",
+    "EVENT_KEY_LENGTH",
     "EVIDENCE_ITEM_MAX_LENGTH",
     "EVIDENCE_MIME_TYPES",
     "FEEDBACK_EVENTS",
+    "FIGURE_LABEL_MAX_LENGTH",
     "HANDOFF_CHANNELS",
     "HANDOFF_REASONS",
     "HANDOFF_STATUSES",
@@ -518,6 +589,9 @@ __all__ = [
     "Category",
     "Claim",
     "ClaimEvent",
+    "DailyConversation",
+    "DailyCount",
+    "EventReceipt",
     "EvidenceFile",
     "Handoff",
     "ImInbox",

@@ -10,10 +10,18 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple, Type
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+
+#: What SQLAlchemy raises when the database cannot be used right now: it
+#: refuses or drops the connection, does not answer, or the pool has no
+#: connection to give (retrying later may work; nothing was committed unless
+#: the commit itself returned).
+UNAVAILABLE: Tuple[Type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
 
 _lock = threading.Lock()
 _engines: Dict[str, Engine] = {}
@@ -114,6 +122,37 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
+def database_label(url: str | URL) -> str:
+    """Name a database for a log line, without user or password.
+
+    Args:
+        url: A SQLAlchemy URL.
+
+    Returns:
+        ``backend host:port/database`` (``sqlite FILE`` for SQLite), or
+        ``database`` when the URL cannot be parsed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "database"
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database or ':memory:'}"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.get_backend_name()} {parsed.host or 'localhost'}{port}/{parsed.database or ''}"
+
+
+def unavailable_reason(error: BaseException) -> str:
+    """Describe an :data:`UNAVAILABLE` error for a log line: class names only.
+
+    The driver's message is left out (it may quote a connection string).
+    """
+    driver = getattr(error, "orig", None)
+    if driver is None:
+        return type(error).__name__
+    return f"{type(error).__name__}: {type(driver).__module__}.{type(driver).__name__}"
+
+
 def dispose_engines() -> None:
     """Close every cached engine's connections and forget the engines.
 
@@ -129,10 +168,13 @@ def dispose_engines() -> None:
 
 
 __all__ = [
+    "UNAVAILABLE",
+    "database_label",
     "dispose_engines",
     "ensure_sqlite_folder",
     "get_engine",
     "is_sqlite",
     "session_scope",
     "sqlite_file",
+    "unavailable_reason",
 ]

@@ -93,13 +93,19 @@ def waiting_messages(domain: Any, sender_id: str) -> List[Dict[str, Any]]:
 
 
 def check_sender(raw: Any) -> Optional[str]:
-    """Return a valid conversation id of this channel, or None."""
+    """Return a valid conversation id of this channel, or None.
+
+    1 to :data:`MAX_SENDER_LENGTH` printable characters once trimmed (as the
+    IM channel's ids), not in the ``im`` channel's namespace: the tracker
+    stores cannot hold NUL (PostgreSQL) or lone surrogates (UTF-8), which
+    would fail the message with a 503 instead of refusing it.
+    """
     if not isinstance(raw, str) or not raw.strip():
         return None
     sender = raw.strip()
     if len(sender) > MAX_SENDER_LENGTH or is_reserved_sender(sender):
         return None
-    return sender
+    return sender if sender.isprintable() else None
 
 
 def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
@@ -115,7 +121,7 @@ def parse_body(raw: bytes) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
         return None, "body_too_large"
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: RecursionError
         return None, "invalid_json"
     if not isinstance(body, dict):
         return None, "invalid_body"

@@ -7,11 +7,8 @@ the real webhook (tests/e2e/test_im_channel.py).
 
 from __future__ import annotations
 
-import json
-import operator
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from bot.im_protocol import (
@@ -22,6 +19,7 @@ from bot.im_protocol import (
     TIMESTAMP_HEADER,
     signature,
 )
+from tests.strategies import HEADER_CHARACTERS, json_values, texts
 
 #: The fields of an inbound message, in the order they are checked.
 ID_FIELDS = ("msg_id", "conversation_id", "buyer_id")
@@ -31,28 +29,6 @@ BODY_ERRORS = frozenset(
     {f"invalid_{name}" for name in FIELDS} | {"invalid_json", "invalid_body", "body_too_large"}
 )
 SIGNATURE_ERRORS = frozenset({"signature_missing", "signature_invalid", "signature_stale"})
-
-#: Hypothesis settings of these properties: bounded run time, no example
-#: database written into the checkout, one shared database fixture per test.
-FUZZ = settings(
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.data_too_large,
-    ],
-)
-
-#: Any JSON value (floats include infinities and NaN, which Python's json
-#: writes and reads).
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 
 #: Ids the protocol accepts: 1-128 printable characters, no surrounding space.
 valid_ids = st.text(
@@ -69,17 +45,6 @@ portable_ids = st.text(
     max_size=MAX_ID_LENGTH,
 )
 
-#: Buyer texts: ordinary, empty, emoji, control characters, and huge ones
-#: (some over the body limit).
-texts = st.one_of(
-    st.text(max_size=200),
-    st.just(""),
-    st.text(alphabet=st.sampled_from("😀👍🙏❤️🎉🇨🇳\u200d\ufe0f"), max_size=60),
-    st.builds(
-        operator.mul, st.sampled_from(["衣", "a", "😀", " ", "\x00"]), st.integers(1_000, 30_000)
-    ),
-)
-
 #: Well-formed messages (their text may still make the body too large).
 valid_messages = st.fixed_dictionaries(
     {"msg_id": valid_ids, "conversation_id": valid_ids, "buyer_id": valid_ids, "text": texts}
@@ -91,15 +56,6 @@ wrong_type_messages = st.dictionaries(
     json_values | valid_ids | texts,
     max_size=6,
 )
-
-
-#: Characters any HTTP client and server carry unchanged in a header value.
-HEADER_CHARACTERS = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
-
-
-def encode(value: Any) -> bytes:
-    """Return ``value`` as the platform would send it (UTF-8 JSON)."""
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
 def expected_problem(raw: bytes, value: Any) -> Optional[str]:

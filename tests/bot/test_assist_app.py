@@ -18,6 +18,8 @@ import pytest
 from bot.assist.app import bearer_matches, create_app
 from bot.assist.rasa import RasaClient
 from bot.db.models import EVIDENCE_MIME_TYPES
+from bot.db.session import dispose_engines
+from bot.devtools import free_port
 from bot.evidence_http import CODES as EVIDENCE_CODES
 from bot.evidence_http import MAX_FILE_ID
 from bot.evidence_http import STATUS as EVIDENCE_STATUS
@@ -281,6 +283,28 @@ async def test_rasa_down_is_a_clear_503(api: httpx.AsyncClient, rasa: FakeRasa) 
     assert reply.headers["retry-after"] == "5"
 
 
+async def test_an_unreachable_database_is_a_clear_503_without_secrets(
+    tmp_path: Path, rasa: FakeRasa, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"postgresql+psycopg://shop:pw-not-logged@127.0.0.1:{free_port()}/orders"
+    async with _client(_settings(url, tmp_path), rasa) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        replies = [
+            await client.post("/assist/suggest", json=_ask("衣服太大了能换吗", OWN)),
+            await client.get("/assist/handoffs"),
+            await client.get("/assist/figures"),
+        ]
+    dispose_engines()
+    for reply in replies:
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["error"] == "database_unavailable"
+        assert reply.headers["retry-after"] == "5"
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.assist.app"]
+    assert len(lines) == 3 and all("unavailable" in line for line in lines)
+    assert "/assist/handoffs" in lines[1] and "postgresql 127.0.0.1" in lines[1]
+    assert "pw-not-logged" not in caplog.text
+
+
 async def test_feedback_gives_coverage_and_acceptance(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -412,3 +436,71 @@ async def test_console_is_served_with_a_strict_policy(api: httpx.AsyncClient) ->
     assert redirect.status_code == 308 and redirect.headers["location"] == "/console/"
     assert (await api.get("/nowhere")).json()["error"] == "not_found"
     assert (await api.delete("/assist/suggest")).status_code == 405
+
+
+async def test_daily_figures_show_what_the_event_consumer_counted(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    from bot.daily_figures import record
+    from bot.event_counts import count
+    from tests.bot import rasa_events as ev
+
+    events = [
+        ev.user("c1", "衣服太大了能退吗", "size_issue"),
+        ev.user("c1", "好的", "affirm", at=ev.NOON + 5),
+        ev.claim_opened("c1", at=ev.NOON + 6),
+        ev.user("c2", "阿巴阿巴", "nlu_fallback", at=ev.NOON + 7),
+        ev.user("c2", "转人工", "request_human", at=ev.NOON + 8),
+        ev.handoff("c2", at=ev.NOON + 9),
+        ev.user("c2", "昨天的", "greet", at=ev.NOON - 86400),
+    ]
+    for event in events:
+        counted = count(event)
+        assert counted is not None
+        record(settings.db_url, counted, settings.now())
+    today = (await api.get("/assist/figures/daily")).json()  # SHOPBOT_TODAY: 2026-11-24
+    assert [d["first_day"] for d in today["days"]] == ["2026-11-24"]
+    total = today["total"]
+    assert (total["conversations"], total["messages"], total["fallback_rate"]) == (2, 4, 0.25)
+    assert (total["claims_opened"], total["handoffs"]) == (1, 1)
+    assert total["handoff_reasons"] == {"request_human": 1}
+    assert today["intent_titles"]["size_issue"] == "尺码不合适"
+    week = (await api.get("/assist/figures/daily?day=2026-11-24&days=7")).json()
+    assert [d["messages"] for d in week["days"]] == [0, 0, 0, 0, 0, 1, 4]
+    assert (week["total"]["first_day"], week["total"]["messages"]) == ("2026-11-18", 5)
+    assert week["total"]["conversations"] == 2  # c2 wrote on two days: one conversation
+    other = (await api.get("/assist/figures/daily?day=2026-11-20")).json()["total"]
+    assert other["messages"] == 0 and other["fallback_rate"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "day=2026-13-01",
+        "day=20261124",
+        "day=2026-W48-2",
+        "day=",
+        "days=0",
+        "days=32",
+        "days=x",
+        "day=0001-01-01&days=2",
+    ],
+)
+async def test_daily_figures_refuse_bad_days(api: httpx.AsyncClient, query: str) -> None:
+    reply = await api.get(f"/assist/figures/daily?{query}")
+    assert reply.status_code == 422
+    assert reply.json()["error"] in ("invalid_day", "invalid_days")
+
+
+async def test_daily_figures_need_the_agent_token(settings: Settings, rasa: FakeRasa) -> None:
+    async with _client(settings, rasa) as client:
+        assert (await client.get("/assist/figures/daily")).status_code == 401
+    document = (await _client(settings, rasa).get("/assist/openapi.json")).json()
+    daily = document["paths"]["/assist/figures/daily"]["get"]
+    assert daily["security"] == [{"agentToken": []}]
+    assert {p["name"] for p in daily["parameters"]} == {"day", "days"}
+    assert set(document["components"]["schemas"]["DailyFiguresOut"]["required"]) == {
+        "days",
+        "total",
+        "intent_titles",
+    }

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import conversation, handoffs
 from bot.auth import Identity
@@ -17,6 +19,15 @@ from bot.conversation import AWAIT_CLAIM, AWAIT_WAYBILL, Reply, Turn
 from bot.services import order_claims
 from bot.settings import Settings
 from tests.bot.db_helpers import settings_for
+from tests.bot.dialogue_helpers import (
+    FakeDialogue,
+    Said,
+    check_claims,
+    forget_claims,
+    scripts,
+    stored_claims,
+)
+from tests.strategies import fuzz
 
 BUYER = Identity("buyer_001", "buyer")
 SELLER = Identity("shop_01", "seller")
@@ -153,6 +164,47 @@ def test_a_digression_returns_to_the_confirmation(settings: Settings) -> None:
     assert reply.slots["awaiting"] == AWAIT_CLAIM
 
 
+@pytest.mark.parametrize(
+    ("intent", "order_id"),
+    [
+        ("query_order", OLD),  # another order, no offer
+        ("return_goods", OLD),  # another order, window closed
+        ("size_issue", OTHERS),  # another buyer's order: not found
+        ("quality_issue", "2026000000000"),  # no such order
+    ],
+)
+def test_a_digression_to_another_order_keeps_the_confirmation_on_its_own(
+    settings: Settings, intent: str, order_id: str
+) -> None:
+    # Found by the claims property: the yes after a digression opened the
+    # claim on the digression's order (or refused it, or found nothing).
+    pending = {"known_order_id": SIZE, "problem": "size_issue", "awaiting": AWAIT_CLAIM}
+    digression = conversation.answer(
+        settings, _turn(intent, "衣服大了", "那这个呢", order_id=order_id, **pending)
+    )
+    assert _names(digression)[-1] == "utter_claim_confirm_again"
+    assert _values(digression, "utter_claim_confirm_again")["order_id"] == SIZE
+    slots = digression.slots
+    assert (slots["order_id"], slots["problem"], slots["awaiting"]) == (
+        SIZE,
+        "size_issue",
+        AWAIT_CLAIM,
+    )
+    confirm = _turn(
+        "affirm",
+        "衣服大了",
+        "那这个呢",
+        "好的",
+        known_order_id=slots["order_id"],
+        problem=slots["problem"],
+        awaiting=slots["awaiting"],
+    )
+    opened = conversation.confirm_claim(settings, confirm)
+    assert _names(opened)[0] == "utter_claim_opened"
+    assert _values(opened, "utter_claim_opened")["claim_no"] == f"AS{SIZE}"
+    assert order_claims(settings, "buyer_001", order_id).claims == []
+
+
 def test_signed_return_not_refunded_asks_for_the_waybill_then_hands_over(
     settings: Settings,
 ) -> None:
@@ -261,3 +313,24 @@ def test_an_answer_reads_the_order_once(settings: Settings, intent: str, order_i
     assert reply.messages[0].custom and reply.messages[0].custom["rule_ids"]
     order_reads = [s for s in statements if "FROM orders" in s]
     assert len(order_reads) == 1, order_reads
+
+
+# -- property: claims are opened exactly as the buyer confirmed them --------------
+
+
+@fuzz(60)
+@given(script=scripts, data=st.data())
+def test_each_confirmed_claim_is_opened_once_on_the_order_the_bot_asked_about(
+    settings: Settings, script: List[List[Said]], data: st.DataObject
+) -> None:
+    """Conversations of one buyer, interleaved: problems and questions about
+    several orders (some unknown or another buyer's), digressions, yes and no
+    (repeated), as the rules of data/stories route them."""
+    forget_claims(settings.db_url)
+    dialogue = FakeDialogue(settings)
+    turns = data.draw(st.permutations([c for c, lines in enumerate(script) for _ in lines]))
+    sent = [0] * len(script)
+    for c in turns:
+        dialogue.run(f"c{c}", f"c{c}-m{sent[c]}", script[c][sent[c]])
+        sent[c] += 1
+    check_claims(dialogue.transcripts, stored_claims(settings.db_url))

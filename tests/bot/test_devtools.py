@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import socketserver
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
@@ -20,14 +23,19 @@ from bot.auth import verify_token
 from bot.devtools import (
     FakeImPlatform,
     ScriptedConversation,
+    ServerProcesses,
     Stack,
+    TcpProxy,
     children,
     cpu_seconds,
+    database_url,
     drive_conversations,
     free_port,
+    group_rss_kib,
     latency_summary,
     percentile,
     process_memory,
+    rss_kib,
 )
 from bot.im_protocol import reply_body, signed_headers
 
@@ -275,3 +283,146 @@ def test_process_memory_lists_a_process_and_its_children() -> None:
             os.kill(pid, 9)
         parent.kill()
         parent.wait()
+
+
+@dataclass
+class Runner(ServerProcesses):
+    """A process runner over fixed commands: name -> (command, health URL)."""
+
+    workdir: Path
+    commands: Dict[str, Tuple[List[str], Optional[str]]]
+    processes: Dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    startup_seconds: Dict[str, float] = field(default_factory=dict)
+    ready_at: Dict[str, float] = field(default_factory=dict)
+
+    def _server(self, name: str) -> Tuple[List[str], Optional[str], float]:
+        command, health = self.commands[name]
+        return command, health, 20
+
+
+def http_server(port: int) -> Tuple[List[str], str]:
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    return command, f"http://127.0.0.1:{port}/"
+
+
+def test_several_servers_start_at_once_and_each_is_awaited(tmp_path: Path) -> None:
+    ports = [free_port(), free_port(), free_port()]
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    late_command, late_health = http_server(ports[2])
+    late = (["sh", "-c", 'sleep 2; exec "$0" "$@"', *late_command], late_health)
+    runner = Runner(
+        tmp_path,
+        {
+            "late": late,
+            "a": http_server(ports[0]),
+            "b": http_server(ports[1]),
+            "quiet": (sleeper, None),
+        },
+    )
+    try:
+        runner.start_processes(["late", "a", "b", "quiet"])
+        for port in ports:
+            assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        assert set(runner.startup_seconds) == set(runner.ready_at) == {"late", "a", "b", "quiet"}
+        # Each server's start-up is its own: the quick ones were not awaited after the late one.
+        assert runner.ready_at["a"] < runner.ready_at["late"]
+        assert runner.startup_seconds["b"] < runner.startup_seconds["late"]
+        # A server without a health URL counts as started once it ran for a second.
+        assert runner.startup_seconds["quiet"] >= 1.0
+        assert runner.processes["quiet"].poll() is None
+        with pytest.raises(RuntimeError, match="a is running already"):
+            runner.start_processes(["a"])
+    finally:
+        runner.stop()
+    assert runner.processes == {}
+
+
+def test_a_server_that_exits_at_once_fails_the_start_and_stops_the_others(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    crash = [sys.executable, "-c", "print('bad config'); raise SystemExit(3)"]
+    runner = Runner(tmp_path, {"ok": http_server(port), "crash": (crash, None)})
+    with pytest.raises(RuntimeError, match="crash did not start:\\nbad config"):
+        runner.start_processes(["ok", "crash"])
+    assert runner.processes == {}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+
+
+def test_a_servers_memory_counts_its_workers(tmp_path: Path) -> None:
+    """The action server and nginx serve from worker processes of their own group."""
+    worker = "import sys, time; block = b'x' * 60_000_000; sys.stdout.write('up'); time.sleep(60)"
+    manager = (
+        "import subprocess, sys, time;"
+        f"subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(60)"
+    )
+    runner = Runner(tmp_path, {"manager": ([sys.executable, "-c", manager], None)})
+    try:
+        runner.start_process("manager")
+        pid = runner.processes["manager"].pid
+        log = tmp_path / "manager.log"
+        for _ in range(100):
+            if "up" in log.read_text():
+                break
+            time.sleep(0.1)
+        alone = rss_kib(pid)
+        assert group_rss_kib(pid) > alone + 50_000
+        assert runner.rss_kib()["manager"] > alone + 50_000
+    finally:
+        runner.stop()
+
+
+class Echo(socketserver.BaseRequestHandler):
+    """Sends back every chunk it receives."""
+
+    def handle(self) -> None:
+        while data := self.request.recv(4096):
+            self.request.sendall(data)
+
+
+@pytest.fixture()
+def echo_port() -> Iterator[int]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def echo(sock: socket.socket, data: bytes) -> bytes:
+    sock.sendall(data)
+    return sock.recv(4096)
+
+
+def test_the_tcp_proxy_forwards_drops_refuses_and_comes_back(echo_port: int) -> None:
+    with TcpProxy("127.0.0.1", echo_port) as proxy:
+        live = socket.create_connection((proxy.host, proxy.port), timeout=5)
+        assert echo(live, b"ping") == b"ping"
+
+        proxy.cut()
+        assert proxy.is_cut
+        assert live.recv(4096) == b""  # the live connection ends
+        live.close()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((proxy.host, proxy.port), timeout=5)
+
+        proxy.restore()
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as again:
+            assert echo(again, b"pong") == b"pong"
+        assert proxy.connections == 2
+    assert proxy.is_cut  # leaving the block cuts it
+
+
+def test_the_tcp_proxy_refuses_clients_when_the_service_is_gone() -> None:
+    with TcpProxy("127.0.0.1", free_port()) as proxy:
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as client:
+            assert client.recv(4096) == b""
+        assert proxy.connections == 0
+
+
+def test_database_url_names_the_database_and_may_go_through_a_proxy() -> None:
+    server = "postgresql+psycopg://postgres:pw@127.0.0.1:5432/test"
+    assert database_url(server, "x1") == "postgresql+psycopg://postgres:pw@127.0.0.1:5432/x1"
+    assert database_url(server, "x1", "127.0.0.1", 6000).endswith("@127.0.0.1:6000/x1")

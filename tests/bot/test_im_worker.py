@@ -4,6 +4,7 @@ fake Rasa server and a fake IM platform (local HTTP servers)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,12 +12,13 @@ from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Set, Tuple
 
 import httpx
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.db.models import ImInbox
-from bot.db.session import session_scope
+from bot.db.session import dispose_engines, session_scope
+from bot.devtools import free_port
 from bot.im_protocol import (
     MAX_BODY_BYTES,
     RATE_DROP,
@@ -31,13 +33,11 @@ from bot.outbox import pending_counts
 from bot.settings import SettingsError, load_settings
 from tests.bot.im_strategies import (
     BODY_ERRORS,
-    FUZZ,
     bad_signatures,
-    encode,
-    json_values,
     valid_messages,
     wrong_type_messages,
 )
+from tests.strategies import encode, fuzz, json_values
 
 SECRET = "worker-secret"
 
@@ -160,6 +160,20 @@ def test_a_hand_over_is_stored_as_nlu_will_see_it(
     assert stored["m2"] == clip_message(texts["m2"])
 
 
+def test_half_an_emoji_is_dropped_not_a_crash(
+    worker: Tuple[ImWorker, str], migrated_url: str
+) -> None:
+    # A lone surrogate escape is valid JSON but no UTF-8: it used to crash the
+    # handler (no answer), so the channel answered 503 and the platform retried forever.
+    body = (
+        b'{"msg_id": "m1", "conversation_id": "c1", "buyer_id": "b", "text": "\\ud83d\u5728\u5417"}'
+    )
+    answer = httpx.post(f"{worker[1]}/inbox", content=body, headers=signed_headers(SECRET, body))
+    assert (answer.status_code, answer.json()) == (200, {"status": "accepted"})
+    with session_scope(migrated_url) as session:
+        assert session.scalars(select(ImInbox.text)).all() == ["在吗"]
+
+
 def test_an_unknown_rate_limit_mark_is_refused(
     worker: Tuple[ImWorker, str], migrated_url: str
 ) -> None:
@@ -228,6 +242,37 @@ def test_an_unreachable_bot_and_platform_count_as_no_answer(migrated_url: str) -
         im.stop()
 
 
+def test_an_unreachable_database_is_a_503_and_one_log_line_per_loop_and_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_DB_URL": f"postgresql+psycopg://im:pw-not-logged@127.0.0.1:{free_port()}/x",
+            "SHOPBOT_IM_SECRET": SECRET,
+            "SHOPBOT_IM_CALLBACK_URL": "http://127.0.0.1:9/callback",
+            "SHOPBOT_RASA_URL": "http://127.0.0.1:9",
+        }
+    )
+    im = ImWorker(settings, owner="test", poll_s=0.02)
+    server, url = serve(handler_class(im))
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.im_worker"):
+            stored = hand_over(url, InboundMessage("m1", "c1", "b", "t"))
+            health = httpx.get(f"{url}/health")
+            im.start_loops()
+            time.sleep(0.5)  # many failed polls of each loop
+    finally:
+        im.stop()
+        server.shutdown()
+        dispose_engines()
+    assert stored.status_code == 503 and stored.json() == {"error": "database_unavailable"}
+    assert health.status_code == 503 and health.json()["error"] == "database_unavailable"
+    outage = [r.getMessage() for r in caplog.records if "retrying every" in r.getMessage()]
+    assert len(outage) == 2  # the processing loop and the delivery loop, once each
+    assert all("unavailable (OperationalError" in line for line in outage)
+    assert "pw-not-logged" not in caplog.text
+
+
 # -- properties of the hand-over (hypothesis, real HTTP and database) ----------
 
 
@@ -242,7 +287,7 @@ def post_inbox(client: httpx.Client, raw: bytes, headers: Mapping[str, str]) -> 
     return client.post("/inbox", content=raw, headers=dict(headers))
 
 
-@settings(FUZZ, max_examples=120)
+@fuzz(120)
 @given(raw=st.binary(max_size=300) | json_values.map(encode) | wrong_type_messages.map(encode))
 def test_any_signed_body_is_stored_or_refused_never_5xx(inbox: httpx.Client, raw: bytes) -> None:
     reply = post_inbox(inbox, raw, signed_headers(SECRET, raw))
@@ -255,7 +300,7 @@ def test_any_signed_body_is_stored_or_refused_never_5xx(inbox: httpx.Client, raw
         assert reply.json()["status"] in ("accepted", "duplicate")
 
 
-@settings(FUZZ, max_examples=80)
+@fuzz(80)
 @given(value=valid_messages, data=st.data())
 def test_a_valid_message_is_acknowledged_exactly_once_per_msg_id(
     inbox: httpx.Client, migrated_url: str, value: Dict[str, str], data: st.DataObject

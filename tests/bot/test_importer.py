@@ -8,14 +8,28 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
-from sqlalchemy import select
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
 
-from bot.db.models import CATEGORIES, Claim, ClaimEvent, Order
+from bot.db.models import (
+    CATEGORIES,
+    CLAIM_STATUSES,
+    CLAIM_TYPES,
+    ORDER_STATUSES,
+    Buyer,
+    Claim,
+    ClaimEvent,
+    Order,
+    Shop,
+)
 from bot.db.session import session_scope
 from bot.importer import (
+    SECTIONS,
     BuyerRow,
     ClaimRow,
     ImportFormatError,
@@ -25,8 +39,12 @@ from bot.importer import (
     ShopRow,
     import_data,
     import_file,
+    parse_json,
+    parse_yaml,
 )
 from tests.bot.db_helpers import DEMO_FILE, row_counts, snapshot
+from tests.conftest import small_order_set
+from tests.strategies import any_text, encode, fuzz, huge_text, json_values
 
 Data = Dict[str, Any]
 
@@ -333,6 +351,28 @@ BAD_DATA: List[Tuple[str, Mutation, str, str]] = [
     ("not a date", _set("orders", 0, "paid_at", "yesterday"), "orders[0]", "paid_at"),
     ("future date", _set("orders", 0, "completed_at", FUTURE), "orders[0]", "completed_at"),
     ("future claim", _set("claims", 0, "opened_at", FUTURE), "claims[0]", "opened_at"),
+    # Found by the import property: these passed validation and crashed the
+    # write (no format error, a traceback from `shopbot db import`).
+    ("lone surrogate", _set("orders", 0, "product", "衣\ud800"), "orders[0]", "product"),
+    ("lone surrogate nick", _set("buyers", 0, "nick", "\udfff"), "buyers[0]", "nick"),
+    ("lone surrogate reason", _set("claims", 0, "reason", "a\udc00"), "claims[0]", "reason"),
+    (
+        "before year 1 in UTC",
+        _set("orders", 0, "paid_at", "0001-01-01T00:00:00+01:00"),
+        "orders[0]",
+        "paid_at",
+    ),
+    (
+        "after year 9999 in UTC",
+        _set(
+            "claims",
+            0,
+            "opened_at",
+            datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=2))),
+        ),
+        "claims[0]",
+        "opened_at",
+    ),
     ("unknown buyer", _set("orders", 1, "buyer_id", "buyer_zz"), "orders[1]", "buyer_id"),
     ("unknown shop", _set("orders", 1, "shop_id", "shop_zz"), "orders[1]", "shop_id"),
     ("missing product", _delete("orders", 0, "product"), "orders[0]", "product"),
@@ -557,3 +597,352 @@ def test_many_orders_import_quickly(migrated_url: str, backend: str) -> None:
     elapsed = time.perf_counter() - started
     assert again.orders.unchanged == count
     assert elapsed < 20, f"{count} orders took {elapsed:.1f}s on {backend}"
+
+
+# --------------------------------------------------------------------------
+# Properties (hypothesis): random documents with bad rows, garbage files
+
+#: The import's clock: timestamps after NOW + 1 day are "in the future".
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+ZONES = [timezone(timedelta(minutes=m)) for m in (480, 0, -300, 345, 840, -720)]
+SECTION_MODELS = {"shops": ShopRow, "buyers": BuyerRow, "orders": OrderRow, "claims": ClaimRow}
+KEYS = {"shops": "id", "buyers": "id", "orders": "order_id", "claims": "order_id"}
+REQUIRED = {
+    "shops": ("id", "name"),
+    "buyers": ("id",),
+    "orders": ("order_id", "buyer_id", "shop_id", "product", "category", "quantity", "price"),
+    "claims": ("order_id", "type", "status", "opened_at"),
+}
+PARTY_BAD = ["", "a b", "x" * 129, "a\ud800", "a\x00", None, [], {"id": 1}]
+STAMP_BAD = [
+    "2026-11-01 10:00",  # no UTC offset
+    "2030-01-01T00:00:00+08:00",  # in the future
+    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+    "yesterday",
+    5,
+    [],
+]
+#: Values certainly refused in each field (whatever the file's format).
+CERTAINLY_BAD: Dict[str, List[Any]] = {
+    "id": PARTY_BAD,
+    "buyer_id": PARTY_BAD,
+    "shop_id": PARTY_BAD,
+    "name": ["", "x" * 201, "\x07", "店\ud800", None],
+    "nick": ["x" * 101, "\x1b", "\udfff", []],
+    "order_id": ["12a", "", "1" * 33, -5, [], "１２", None],
+    "product": ["", "x" * 501, "a\x00b", "衣\udc00", None, {"a": 1}],
+    "category": ["nope", "", 3, None, ["general"]],
+    "status": ["nope", "", 0, None],
+    "quantity": [0, -1, 1_000_001, "1.5", [], {}, True, "一", None],
+    "price": ["-1", "1.234", "abc", [], True, "NaN", "Infinity", "1e999999", "9" * 5000, None],
+    "paid_at": STAMP_BAD,
+    "shipped_at": STAMP_BAD,
+    "opened_at": [*STAMP_BAD, None],
+    "courier": ["x" * 65, "\x00"],
+    "tracking_no": ["x" * 65, "\x01"],
+    "return_tracking_no": ["x" * 65],
+    "reason": ["x" * 2001, "\x02"],
+    "type": ["nope", "", 1],
+    "no_reason_return": ["yes", 1, "true"],
+    "free_shipping": ["no", 0],
+    "usage_term_days": [0, 3651, "x"],
+}
+
+party_ids = st.text(st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=12)
+free_text = st.text(st.characters(categories=("L", "N", "P", "S", "Zs")), max_size=30).filter(
+    str.strip
+)
+stamps = st.datetimes(
+    min_value=datetime(2020, 1, 1),
+    max_value=datetime(2026, 11, 20),
+    timezones=st.sampled_from(ZONES),
+).map(datetime.isoformat)
+prices = st.decimals(0, Decimal("99999.99"), places=2).map(str) | st.integers(0, 10**6)
+#: Anything at all, for fields that may or may not accept it.
+junk = st.one_of(
+    json_values,
+    any_text,
+    huge_text,
+    st.integers(),
+    st.decimals(),
+    st.floats(),
+    st.booleans(),
+    st.datetimes(timezones=st.none() | st.timezones() | st.sampled_from(ZONES)).map(
+        datetime.isoformat
+    ),
+)
+
+
+@st.composite
+def order_rows(draw: st.DrawFn, order_id: str, buyers: List[str], shops: List[str]) -> Data:
+    """A valid order (its status's timestamps present; the options at random)."""
+    status = draw(st.sampled_from(ORDER_STATUSES))
+    category = draw(st.sampled_from(CATEGORIES))
+    row: Data = {
+        "order_id": order_id,
+        "buyer_id": draw(st.sampled_from(buyers)),
+        "shop_id": draw(st.sampled_from(shops)),
+        "product": draw(free_text),
+        "category": category,
+        "quantity": draw(st.integers(1, 1000)),
+        "price": draw(prices),
+        "status": status,
+    }
+    for name, needed in (
+        ("paid_at", status in ("paid", "shipped", "delivered", "completed")),
+        ("shipped_at", False),
+        ("delivered_at", False),
+        ("completed_at", status == "completed"),
+    ):
+        if needed or draw(st.booleans()):
+            row[name] = draw(stamps)
+    for name in ("no_reason_return", "free_shipping"):
+        if draw(st.booleans()):
+            row[name] = draw(st.booleans())
+    for name in ("courier", "tracking_no"):
+        if draw(st.booleans()):
+            row[name] = draw(free_text.filter(lambda s: len(s.strip()) <= 64))
+    if category == "virtual" and draw(st.booleans()):
+        row["usage_term_days"] = draw(st.integers(1, 3650))
+    return row
+
+
+@st.composite
+def valid_documents(draw: st.DrawFn, known: Data) -> Data:
+    """A document the importer must accept, over a database holding ``known``."""
+    shops = draw(st.lists(party_ids, max_size=2, unique=True))
+    buyers = draw(st.lists(party_ids, max_size=3, unique=True))
+    old_orders = [row["order_id"] for row in known["orders"]]
+    fresh = st.integers(1, 10**14).map(str)
+    order_ids = draw(st.lists(st.sampled_from(old_orders) | fresh, max_size=6, unique=True))
+    all_shops = shops + [row["id"] for row in known["shops"]]
+    all_buyers = buyers + [row["id"] for row in known["buyers"]]
+    orders = [draw(order_rows(oid, all_buyers, all_shops)) for oid in order_ids]
+    claimed = draw(st.lists(st.sampled_from(order_ids + old_orders), max_size=3, unique=True))
+    claims: List[Data] = []
+    for order_id in claimed:
+        claim: Data = {
+            "order_id": order_id,
+            "type": draw(st.sampled_from(CLAIM_TYPES)),
+            "status": draw(st.sampled_from(CLAIM_STATUSES)),
+            "opened_at": draw(stamps),
+        }
+        if draw(st.booleans()):
+            claim["reason"] = draw(free_text)
+        claims.append(claim)
+    document: Data = {
+        "shops": [{"id": i, "name": draw(free_text)} for i in shops],
+        "buyers": [
+            {"id": i, **({"nick": draw(free_text)} if draw(st.booleans()) else {})} for i in buyers
+        ],
+        "orders": orders,
+        "claims": claims,
+    }
+    for name in draw(st.sets(st.sampled_from(SECTIONS))):
+        if not document[name]:
+            del document[name]  # a missing section is an empty one
+    return document
+
+
+Expected = List[Tuple[str, Optional[str]]]
+
+
+@st.composite
+def bad_documents(draw: st.DrawFn, known: Data) -> Tuple[Any, Expected, bool]:
+    """A valid document with mutations applied.
+
+    Returns:
+        The data; the issues it must be refused with (position, and field
+        when certain); whether it holds junk that may or may not be refused.
+    """
+    document = draw(valid_documents(known))
+    expected: Expected = []
+    touched: Set[Tuple[str, int]] = set()
+    maybe = False
+
+    def untouched(section: str) -> Optional[int]:
+        rows = document.get(section) or []
+        free = [i for i in range(len(rows)) if (section, i) not in touched]
+        if not free:
+            return None
+        index: int = draw(st.sampled_from(free))
+        touched.add((section, index))
+        return index
+
+    kinds = ["bad_value", "drop", "extra", "not_mapping", "duplicate", "unknown_ref", "junk"]
+    for kind in draw(st.lists(st.sampled_from(kinds), max_size=4)):
+        section = draw(st.sampled_from(SECTIONS))
+        index = untouched(section)
+        if index is None:
+            continue
+        rows = document[section]
+        row, position = rows[index], f"{section}[{index}]"
+        if kind == "bad_value":
+            names = [n for n in SECTION_MODELS[section].model_fields if n in CERTAINLY_BAD]
+            name = draw(st.sampled_from(names))
+            row[name] = draw(st.sampled_from(CERTAINLY_BAD[name]))
+            expected.append((position, name))
+        elif kind == "drop":
+            name = draw(st.sampled_from(REQUIRED[section]))
+            del row[name]
+            expected.append((position, name))
+        elif kind == "extra":
+            fields = SECTION_MODELS[section].model_fields
+            name = draw(any_text.filter(lambda k, fields=fields: k not in fields))
+            row[name] = draw(junk)
+            expected.append((position, None))
+        elif kind == "not_mapping":
+            rows[index] = draw(json_values.filter(lambda v: not isinstance(v, dict)))
+            expected.append((position, None))
+        elif kind == "duplicate":
+            rows.append(copy.deepcopy(row))
+            touched.add((section, len(rows) - 1))
+            expected.append((f"{section}[{len(rows) - 1}]", KEYS[section]))
+        elif kind == "unknown_ref" and section in ("orders", "claims"):
+            name = (
+                draw(st.sampled_from(["buyer_id", "shop_id"]))
+                if section == "orders"
+                else "order_id"
+            )
+            row[name] = "9" * 30 if name == "order_id" else "ghost-" + draw(party_ids)
+            expected.append((position, name))
+        elif kind == "junk":
+            name = draw(st.sampled_from([*SECTION_MODELS[section].model_fields]))
+            row[name] = draw(junk)
+            maybe = True
+    whole = draw(st.sampled_from(["as is"] * 8 + ["not a mapping", "section", "unknown section"]))
+    if whole == "not a mapping":
+        return (
+            draw(json_values.filter(lambda v: not isinstance(v, dict))),
+            [("document", None)],
+            False,
+        )
+    if whole == "section":
+        name = draw(st.sampled_from(SECTIONS))
+        document[name] = draw(
+            json_values.filter(lambda v: v is not None and not isinstance(v, list))
+        )
+        expected = [(p, f) for p, f in expected if not p.startswith(name)] + [(name, None)]
+        maybe = True  # the rows of that section are gone, and references to them
+    elif whole == "unknown section":
+        document[draw(any_text.filter(lambda k: k not in SECTIONS))] = draw(junk)
+        expected.append(("document", None))
+    return document, expected, maybe
+
+
+def reset(url: str, known: Data) -> None:
+    """Empty the order tables and import ``known`` (the rows a file may refer to)."""
+    with session_scope(url) as session:
+        for model in (ClaimEvent, Claim, Order, Buyer, Shop):
+            session.execute(delete(model))
+        import_data(known, session, now=NOW)
+
+
+def as_text(document: Any, how: str, cut: Optional[int]) -> Tuple[str, Callable[[str], Any]]:
+    """Write ``document`` as a JSON or YAML file would hold it (cut short when asked)."""
+    text = encode(document).decode("utf-8")
+    parse: Callable[[str], Any] = parse_json
+    if how == "yaml":
+        try:
+            dumped = yaml.safe_dump(document, allow_unicode=True)
+            if yaml.safe_load(dumped) == document:
+                text, parse = dumped, parse_yaml
+        except yaml.YAMLError:
+            pass
+    if cut is not None:
+        text = text[: cut % (len(text) + 1)]
+    return text, parse
+
+
+def known_rows() -> Data:
+    """The rows already in the database: the small order set and a claim on its first order."""
+    known = small_order_set()
+    known["claims"] = [
+        {
+            "order_id": known["orders"][0]["order_id"],
+            "type": "size_issue",
+            "status": "requested",
+            "opened_at": "2026-11-02T10:00:00+08:00",
+        }
+    ]
+    return known
+
+
+#: What the database holds before each file.
+KNOWN = known_rows()
+
+
+@pytest.fixture()
+def known_url(migrated_url: str) -> str:
+    """A database holding :data:`KNOWN`."""
+    reset(migrated_url, KNOWN)
+    return migrated_url
+
+
+def check_refused(errors: List[ImportIssue], expected: Expected, maybe: bool) -> None:
+    """The refusal names every issue the mutations certainly made, one line each."""
+    assert errors and all("\n" not in str(error) for error in errors)
+    found = {(error.position, error.field) for error in errors}
+    positions = {position for position, _ in found}
+    for position, name in expected:
+        assert ((position, name) in found) if name else (position in positions), (
+            position,
+            name,
+            errors,
+        )
+    assert expected or maybe, errors  # a clean document is accepted
+
+
+def check_accepted(url: str, parsed: Data, report: ImportReport) -> None:
+    """Every row is stored once, each claim once with its history, and again is a no-op."""
+    for name in SECTIONS:
+        counts = getattr(report, name)
+        assert counts.inserted + counts.updated + counts.unchanged == len(parsed.get(name) or [])
+    with session_scope(url) as session:
+        claimed = session.scalars(select(Claim.order_id)).all()
+        with_events = set(session.scalars(select(ClaimEvent.claim_id)))
+        claims = set(session.scalars(select(Claim.id)))
+        orders = set(session.scalars(select(Order.order_id)))
+    assert len(claimed) == len(set(claimed))  # one claim per order
+    assert with_events == claims  # every claim has its history
+    assert {str(row["order_id"]).strip() for row in parsed.get("orders") or []} <= orders
+    after = snapshot(url)
+    with session_scope(url) as session:
+        again = import_data(parsed, session, now=NOW)
+    assert not again.changed and again.claim_events == 0  # idempotent
+    assert snapshot(url) == after
+
+
+@fuzz(80)
+@given(data=st.data())
+def test_any_document_is_imported_whole_or_refused_row_by_row(
+    known_url: str, data: st.DataObject
+) -> None:
+    document, expected, maybe = data.draw(bad_documents(KNOWN), label="document")
+    how = data.draw(st.sampled_from(["python", "json", "yaml"]), label="format")
+    cut = data.draw(st.none() | st.integers(0), label="cut") if how != "python" else None
+    before = snapshot(known_url)
+    parsed = document
+    if how != "python":
+        text, parse = as_text(document, how, cut)
+        try:
+            parsed = parse(text)
+        except ImportFormatError as exc:
+            # A file cut short, or an escape the YAML loader refuses: one clear issue.
+            assert cut is not None or how == "yaml", exc.errors
+            assert len(exc.errors) == 1 and "\n" not in str(exc.errors[0])
+            return
+        if cut is not None:  # what is left of the file may be anything
+            expected, maybe = [], True
+    try:
+        with session_scope(known_url) as session:
+            report = import_data(parsed, session, now=NOW)
+    except ImportFormatError as exc:
+        check_refused(exc.errors, expected, maybe)
+        assert snapshot(known_url) == before  # nothing half-written
+        return
+    try:
+        assert not expected, expected
+        check_accepted(known_url, parsed, report)
+    finally:
+        reset(known_url, KNOWN)

@@ -29,6 +29,9 @@ TABLES = {
     "assist_feedback",
     "evidence_files",
     "handoffs",
+    "daily_counts",
+    "daily_conversations",
+    "event_receipts",
 }
 
 

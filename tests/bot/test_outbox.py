@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
-from sqlalchemy import select
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
 
 from bot.db.models import ImInbox, ImOutbox
 from bot.db.session import session_scope
-from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, verify
+from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, signed_headers, verify
+from bot.im_worker import ImWorker
 from bot.outbox import (
     RATE_LIMITED,
     Backoff,
@@ -27,7 +31,18 @@ from bot.outbox import (
     process_next,
     receive,
     retry_later,
+    utc_now,
 )
+from tests.bot.db_helpers import settings_for
+from tests.bot.dialogue_helpers import (
+    FakeDialogue,
+    Said,
+    check_claims,
+    forget_claims,
+    scripts_of,
+    stored_claims,
+)
+from tests.strategies import fuzz
 
 SECRET = "outbox-secret"
 CALLBACK = "https://im.example/callback?token=abc"
@@ -291,3 +306,75 @@ def test_an_agents_messages_are_delivered_in_turn_with_reply_to_null(
     assert [r["reply_to"] for r in platform.received] == ["m1", None, None]
     assert platform.received[1] == {"conversation_id": "c1", "reply_to": None, "messages": agent}
     assert pending_counts(migrated_url)["im_outbox"] == 0
+
+
+# -- property: duplicated and reordered deliveries, with claims ---------------------
+
+
+@pytest.fixture()
+def im_worker(demo_url: str, tmp_path: Path) -> Iterator[ImWorker]:
+    """An IM worker on the demo database (its loops not started)."""
+    worker = ImWorker(
+        settings_for(demo_url, tmp_path, SHOPBOT_IM_SECRET=SECRET, SHOPBOT_IM_CALLBACK_URL=CALLBACK)
+    )
+    yield worker
+    worker.stop()
+
+
+@fuzz(20)
+@given(script=scripts_of(2, 2), data=st.data())
+def test_duplicated_reordered_deliveries_are_answered_once_in_arrival_order(
+    im_worker: ImWorker, script: List[List[Said]], data: st.DataObject
+) -> None:
+    """The platform sends each message 1-3 times, in any order, while the
+    worker's loops run; the bot (a fake Rasa over the real conversation
+    logic) and the platform fail now and then. Every distinct message is
+    answered once, in the order its first copy was acknowledged (the only
+    order the protocol defines: per conversation, first come first served),
+    every reply is delivered once in that order, and the claims are exactly
+    those the buyer confirmed."""
+    settings = im_worker.settings
+    demo_url = settings.db_url
+    forget_claims(demo_url)
+    with session_scope(demo_url) as session:
+        session.execute(delete(ImOutbox))
+        session.execute(delete(ImInbox))
+    clock = Clock()
+    clock.now = utc_now()
+    work = queue(demo_url, clock)
+    dialogue = FakeDialogue(settings, unavailable=data.draw(st.integers(0, 2), label="bot down"))
+    platform = Platform(data.draw(st.lists(st.sampled_from([0, 500, 503]), max_size=3)))
+    sent = {
+        f"c{c}-m{i}": InboundMessage(f"c{c}-m{i}", f"c{c}", "buyer_001", said.text)
+        for c, lines in enumerate(script)
+        for i, said in enumerate(lines)
+    }
+    copies = data.draw(st.lists(st.integers(1, 3), min_size=len(sent), max_size=len(sent)))
+    deliveries = data.draw(
+        st.permutations([m for m, k in zip(sent, copies, strict=True) for _ in range(k)]),
+        label="deliveries",
+    )
+    arrived: List[str] = []
+    for msg_id in deliveries:
+        body = sent[msg_id].to_json()
+        status, answer = im_worker.accept(signed_headers(SECRET, body), body)
+        first = msg_id not in arrived
+        assert (status, answer) == (200, {"status": "accepted" if first else "duplicate"})
+        arrived += [msg_id] if first else []
+        for _ in range(data.draw(st.integers(0, 2), label="worker steps")):
+            process_next(work, dialogue)
+            deliver_next(work, SECRET, CALLBACK, platform)
+    for _ in range(4 * len(sent) + 20):
+        if pending_counts(demo_url) == {"im_inbox": 0, "im_outbox": 0}:
+            break
+        process_next(work, dialogue)
+        deliver_next(work, SECRET, CALLBACK, platform)
+        clock.advance(10)
+    assert pending_counts(demo_url) == {"im_inbox": 0, "im_outbox": 0}
+    delivered = [reply["reply_to"] for reply in platform.received]
+    for c in range(len(script)):
+        expected = [m for m in arrived if m.startswith(f"c{c}-")]
+        assert [step.msg_id for step in dialogue.transcripts[f"c{c}"]] == expected
+        assert [m for m in delivered if m.startswith(f"c{c}-")] == expected
+    assert sorted(delivered) == sorted(sent)
+    check_claims(dialogue.transcripts, stored_claims(demo_url))

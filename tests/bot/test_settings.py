@@ -179,3 +179,47 @@ def test_upload_folder_and_limit_can_be_set(tmp_path: Path) -> None:
 def test_bad_upload_limit_is_a_clear_error(tmp_path: Path, value: str) -> None:
     with pytest.raises(SettingsError, match="SHOPBOT_UPLOAD_MAX_BYTES"):
         load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), "SHOPBOT_UPLOAD_MAX_BYTES": value})
+
+
+def test_rabbitmq_defaults_are_this_machines_broker(tmp_path: Path) -> None:
+    rabbitmq = load_settings({"SHOPBOT_VAR_DIR": str(tmp_path)}).rabbitmq
+    assert (rabbitmq.host, rabbitmq.port, rabbitmq.user, rabbitmq.password) == (
+        "127.0.0.1",
+        5672,
+        "guest",
+        "guest",
+    )
+    assert rabbitmq.queue == "shopbot_events"
+
+
+def test_rabbitmq_can_be_set_and_its_password_is_not_in_repr(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SHOPBOT_VAR_DIR": str(tmp_path),
+            "SHOPBOT_RABBITMQ_HOST": "mq.internal",
+            "SHOPBOT_RABBITMQ_PORT": "5673",
+            "SHOPBOT_RABBITMQ_USER": "shopbot",
+            "SHOPBOT_RABBITMQ_PASSWORD": "s3cret-mq-password",
+            "SHOPBOT_EVENTS_QUEUE": "shop_a.events",
+        }
+    )
+    rabbitmq = settings.rabbitmq
+    assert (rabbitmq.host, rabbitmq.port, rabbitmq.user) == ("mq.internal", 5673, "shopbot")
+    assert (rabbitmq.password, rabbitmq.queue) == ("s3cret-mq-password", "shop_a.events")
+    assert "s3cret-mq-password" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SHOPBOT_RABBITMQ_PORT", "0"),
+        ("SHOPBOT_RABBITMQ_PORT", "65536"),
+        ("SHOPBOT_RABBITMQ_PORT", "amqp"),
+        ("SHOPBOT_EVENTS_QUEUE", "amq.reserved"),
+        ("SHOPBOT_EVENTS_QUEUE", "q" * 256),
+        ("SHOPBOT_EVENTS_QUEUE", "bad\nname"),
+    ],
+)
+def test_bad_rabbitmq_settings_are_a_clear_error(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({"SHOPBOT_VAR_DIR": str(tmp_path), variable: value})

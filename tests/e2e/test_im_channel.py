@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 import httpx
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -24,16 +24,14 @@ from bot.outbox import RATE_LIMITED, pending_counts
 from bot.settings import load_settings
 from tests.bot.im_strategies import (
     BODY_ERRORS,
-    FUZZ,
     bad_signatures,
-    encode,
     expected_problem,
-    json_values,
     portable_ids,
     valid_messages,
     wrong_type_messages,
 )
 from tests.e2e.conftest import IM_SECRET, ROOT, Bot
+from tests.strategies import encode, fuzz, json_values
 
 
 def send(bot: Bot, body: Any, raw: Optional[bytes] = None, **sign: Any) -> httpx.Response:
@@ -239,7 +237,7 @@ def post_webhook(client: httpx.Client, raw: bytes, headers: Dict[str, str]) -> h
     return client.post("/webhooks/im/webhook", content=raw, headers=headers)
 
 
-@settings(FUZZ, max_examples=120)
+@fuzz(120)
 @given(raw=st.binary(max_size=300) | json_values.map(encode) | wrong_type_messages.map(encode))
 def test_any_signed_body_gets_200_or_its_documented_400(webhook: httpx.Client, raw: bytes) -> None:
     reply = post_webhook(webhook, raw, signed_headers(IM_SECRET, raw))
@@ -250,7 +248,7 @@ def test_any_signed_body_gets_200_or_its_documented_400(webhook: httpx.Client, r
         assert reply.json()["status"] in ("accepted", "duplicate")
 
 
-@settings(FUZZ, max_examples=60)
+@fuzz(60)
 @given(value=valid_messages, data=st.data())
 def test_a_valid_body_is_acknowledged_once_and_a_bad_signature_is_401(
     webhook: httpx.Client, value: Dict[str, str], data: st.DataObject

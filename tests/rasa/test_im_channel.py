@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from rasa.shared.core.domain import Domain
 
 from bot.auth import Identity
 from bot.im_protocol import RATE_DROP, RATE_NOTICE, InboundMessage, signed_headers
 from bot.settings import PROJECT_ROOT, load_settings
-from shopbot_rasa.channels.identity import MAX_MESSAGE_LENGTH, im_sender_id
+from shopbot_rasa.channels.identity import MAX_MESSAGE_LENGTH, clip_message, im_sender_id
 from shopbot_rasa.channels.im import (
     BuyerRateLimit,
     ImInput,
@@ -25,6 +30,15 @@ from shopbot_rasa.channels.im import (
     webhook_answer,
 )
 from shopbot_rasa.channels.shop import RATE_LIMITED_RESPONSE, domain_texts, parse_body
+from tests.bot.im_strategies import (
+    bad_signatures,
+    expected_problem,
+    valid_messages,
+    wrong_type_messages,
+)
+from tests.rasa.channel_server import ANSWER, ChannelServer, FakeImWorker
+from tests.rasa.conftest import IM_SECRET
+from tests.strategies import broken_bodies, encode, fuzz, json_values, texts
 
 SECRET = "im-channel-secret"
 NOW = 1_790_000_000.0
@@ -346,3 +360,98 @@ def test_a_notice_in_another_buyers_conversation_is_refused() -> None:
     store = Store({"im:c1": [owner]})
     status, answer, ran = process(InboundMessage("m", "c1", "b2", "在吗", RATE_NOTICE), store)
     assert (status, answer, ran) == (403, {"error": "conversation_forbidden"}, [])
+
+
+# -- properties on a real server (hypothesis) ----------------------------------------
+
+
+def decoded(raw: bytes) -> Any:
+    """The body as the channel reads it (None when it is not JSON)."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+@fuzz(200)
+@given(
+    raw=st.binary(max_size=300)
+    | broken_bodies
+    | json_values.map(encode)
+    | wrong_type_messages.map(encode)
+    | valid_messages.map(encode),
+    forged=st.booleans(),
+    data=st.data(),
+)
+def test_any_webhook_call_gets_its_documented_answer_and_a_message_is_handed_over_once(
+    channel_server: ChannelServer,
+    im_worker: FakeImWorker,
+    raw: bytes,
+    forged: bool,
+    data: st.DataObject,
+) -> None:
+    url = f"{channel_server.url}/webhooks/im/webhook"
+    handed = len(im_worker.stored)
+    if forged:
+        headers, code = data.draw(bad_signatures(IM_SECRET, raw, int(time.time())))
+        reply = requests.post(url, data=raw, headers=dict(headers), timeout=30)
+        assert (reply.status_code, reply.json()) == (401, {"error": code})
+        assert len(im_worker.stored) == handed
+        return
+    value = decoded(raw)
+    problem = expected_problem(raw, value)
+    if problem == "invalid_body" and value is None and raw.strip() != b"null":
+        problem = "invalid_json"
+    msg_id = value["msg_id"].strip() if problem is None else ""
+    seen_before = problem is None and im_worker.find(msg_id) is not None
+    answers = [
+        requests.post(url, data=raw, headers=signed_headers(IM_SECRET, raw), timeout=30)
+        for _ in range(2)
+    ]
+    statuses = [(a.status_code, a.json()) for a in answers]
+    if problem is not None:
+        assert statuses == [(400, {"error": problem})] * 2
+        assert len(im_worker.stored) == handed
+        return
+    first = "duplicate" if seen_before else "accepted"
+    assert statuses == [(200, {"status": first}), (200, {"status": "duplicate"})]
+    stored = im_worker.find(msg_id)
+    assert stored is not None and [m.msg_id for m in im_worker.stored].count(msg_id) == 1
+    if not seen_before:
+        assert stored.text == clip_message(value["text"])  # what NLU may see
+        assert stored.conversation_id == value["conversation_id"].strip()
+
+
+@fuzz(40)
+@given(said=st.lists(texts.map(clip_message), min_size=1, max_size=4), data=st.data())
+def test_retried_process_calls_run_each_message_once_and_replay_its_answer(
+    channel_server: ChannelServer, said: List[str], data: st.DataObject
+) -> None:
+    """The worker asks about each message (clipped, as it stored it) 1-3
+    times, in any order (a retry after it died before storing the answer, or
+    asked again much later)."""
+    conversation = f"fuzz-{uuid.uuid4().hex[:10]}"
+    messages = [
+        InboundMessage(f"{conversation}-m{i}", conversation, "b1", t) for i, t in enumerate(said)
+    ]
+    copies = data.draw(st.lists(st.integers(1, 3), min_size=len(said), max_size=len(said)))
+    asks = data.draw(
+        st.permutations([i for i, k in enumerate(copies) for _ in range(k)]), label="asks"
+    )
+    first: Dict[int, Any] = {}
+    for index in asks:
+        body = encode(vars(messages[index]))  # escapes lone surrogates, as JSON may
+        reply = requests.post(
+            f"{channel_server.url}/webhooks/im/process",
+            data=body,
+            headers=signed_headers(IM_SECRET, body),
+            timeout=30,
+        )
+        assert reply.status_code == 200
+        assert reply.json() == first.setdefault(index, reply.json())  # the same answer again
+        assert reply.json() == [{"recipient_id": f"im:{conversation}", "text": ANSWER}]
+    ran = [m for m in channel_server.agent.received if m.sender_id == f"im:{conversation}"]
+    order = list(dict.fromkeys(asks))
+    assert [m.metadata["im"]["msg_id"] for m in ran] == [messages[i].msg_id for i in order]
+    # Rasa's UserMessage trims the text.
+    assert [m.text for m in ran] == [clip_message(messages[i].text).strip() for i in order]

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from types import SimpleNamespace
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from urllib.parse import quote_from_bytes
 
 import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -39,6 +44,18 @@ from shopbot_rasa.channels.shop import (
     check_sender,
     waiting_messages,
 )
+from tests.rasa.channel_server import ANSWER, ChannelServer
+from tests.rasa.conftest import ORIGIN as CHANNEL_ORIGIN
+from tests.rasa.conftest import SHOP_SECRET
+from tests.rasa.shop_strategies import (
+    Auth,
+    authorizations,
+    expected_sender,
+    origin_allowed,
+    origins,
+    senders,
+)
+from tests.strategies import any_text, fuzz
 
 SECRET = "shop-handoff-secret-for-tests-0123456789"
 ORIGIN = "https://shop.example"
@@ -351,3 +368,105 @@ def test_history_requests_have_a_rate_limit_of_their_own() -> None:
     assert statuses == [200, 200, 200, 200, 429]  # 4 polls per allowed message
     other = request(store, token("buyer_002"), args={"sender": "web-1"})
     assert limited.call("/history", "GET", other)[0] == 403  # its own budget; still not its own
+
+
+# -- property of the history route on a real server (hypothesis) --------------------
+
+#: Values of ``after``: numbers written every way, and anything.
+afters = st.one_of(
+    st.floats().map(repr),
+    st.floats(0, 2e9).map(str),
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(["", "nan", "inf", "-1", "1e11", "1e12", "１２", "1_000", " 12 ", "9" * 400]),
+    any_text,
+)
+
+
+def query_value(value: str) -> Tuple[str, str]:
+    """Return ``value`` percent-encoded for a URL, and as the server decodes it."""
+    raw = value.encode("utf-8", "surrogatepass")
+    return quote_from_bytes(raw, safe=""), raw.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def conversations(channel_server: ChannelServer) -> Dict[str, Identity]:
+    """Conversations with a few messages each, bound to their identities."""
+    owners = {
+        "web-1": Identity("buyer_001", "buyer"),
+        "web-2": Identity("buyer_002", "buyer"),
+        "web-3": Identity("shop_01", "seller"),
+    }
+    for sender, who in owners.items():
+        auth = {"Authorization": f"Bearer {mint_token(SHOP_SECRET, who.subject, who.role)}"}
+        for text in ("在吗", "衣服大了", "能退吗"):
+            reply = requests.post(
+                f"{channel_server.url}/webhooks/shop/webhook",
+                json={"sender": sender, "message": text},
+                headers=auth,
+                timeout=30,
+            )
+            assert reply.status_code == 200
+    return owners
+
+
+@fuzz(200)
+@given(
+    auth=authorizations(SHOP_SECRET),
+    origin=origins(CHANNEL_ORIGIN),
+    sender=st.none() | st.sampled_from(["web-1", "web-2", "web-3", " web-1"]) | senders,
+    after=st.none() | afters,
+)
+def test_any_history_request_gets_its_documented_answer_never_a_5xx(
+    channel_server: ChannelServer,
+    conversations: Dict[str, Identity],
+    auth: Auth,
+    origin: Optional[str],
+    sender: Optional[str],
+    after: Optional[str],
+) -> None:
+    headers = {"Authorization": auth.header} if auth.header is not None else {}
+    headers.update({"Origin": origin} if origin is not None else {})
+    query, seen = [], {}
+    for name, value in (("sender", sender), ("after", after)):
+        if value is not None:
+            encoded, seen[name] = query_value(value)
+            query.append(f"{name}={encoded}")
+    reply = requests.get(
+        f"{channel_server.url}/webhooks/shop/history?{'&'.join(query)}",
+        headers=headers,
+        timeout=30,
+    )
+    answer = reply.json()  # always JSON
+    conversation = expected_sender(seen.get("sender"))
+    cursor, valid_after = parse_expected_after(seen.get("after") or None)
+    if not origin_allowed(origin, CHANNEL_ORIGIN):
+        assert (reply.status_code, answer) == (403, {"error": "origin_forbidden"})
+    elif auth.identity is None:
+        assert (reply.status_code, answer) == (401, {"error": auth.error})
+    elif conversation is None:
+        assert (reply.status_code, answer) == (400, {"error": "invalid_sender"})
+    elif not valid_after:
+        assert (reply.status_code, answer) == (400, {"error": "invalid_after"})
+    elif conversation not in conversations:
+        expected = {"messages": [], "cursor": cursor, "paused": False}
+        assert (reply.status_code, answer) == (200, expected)
+    elif conversations[conversation] != auth.identity:
+        assert (reply.status_code, answer) == (403, {"error": "conversation_forbidden"})
+    else:
+        assert reply.status_code == 200 and answer["paused"] is False
+        messages = answer["messages"]
+        assert messages and all(m["text"] == ANSWER for m in messages)
+        assert all(m["recipient_id"] == conversation and m["agent"] is False for m in messages)
+        assert cursor is None or all(m["timestamp"] > cursor for m in messages)
+        assert answer["cursor"] == messages[-1]["timestamp"]
+
+
+def parse_expected_after(raw: Optional[str]) -> Tuple[Optional[float], bool]:
+    """``after`` as the route promises to read it: a finite number from 0 to 1e11."""
+    if raw is None:
+        return None, True
+    try:
+        value = float(raw)
+    except ValueError:
+        return None, False
+    return (value, True) if math.isfinite(value) and 0 <= value <= 1e11 else (None, False)

@@ -1,5 +1,5 @@
 // shopbot agent console: the handoff queue, transcript, suggested replies,
-// order and decision, feedback figures; replies to the buyer and release to
+// order and decision, feedback figures, per-day conversation figures; replies to the buyer and release to
 // the bot for the selected handoff. Talks only to the assistant API of its own origin with the
 // agent token (kept in sessionStorage; `#token=...` in the address fills it).
 // Every text from the server or the buyer is shown with textContent.
@@ -8,7 +8,7 @@
   var TOKEN_KEY = "shopbot.agentToken";
   var state = {
     token: null, request: null, clicked: null, edited: false, answered: false,
-    handoff: null, queueTimer: null
+    handoff: null, queueTimer: null, dailyTimer: null
   };
   var QUEUE_REFRESH_MS = 5000;
   var $ = function (id) { return document.getElementById(id); };
@@ -27,8 +27,19 @@
       request_human: "买家要求人工", complaint: "投诉", fallback: "机器人未能理解",
       intervention: "需客服介入", order_not_found: "找不到订单"
     },
-    channel: { shop: "网页聊天", im: "店铺 IM" }
+    channel: { shop: "网页聊天", im: "店铺 IM" },
+    daily: {
+      conversations: "对话数", messages: "买家消息", claims_opened: "新建售后",
+      handoffs: "转人工", fallbacks: "未识别消息", fallback_rate: "未识别率"
+    },
+    // Intents that are no after-sales topic (those come with intent_titles).
+    intent: {
+      greet: "打招呼", goodbye: "告别", thank: "致谢", affirm: "确认", deny: "否定",
+      out_of_scope: "无关话题", nlu_fallback: "未识别"
+    }
   };
+  var DAILY_REFRESH_MS = 60000;
+  var INTENTS_SHOWN = 10;
 
   function chinaDate(iso) {
     if (!iso) { return ""; }
@@ -99,8 +110,12 @@
     $("signed-in").hidden = false;
     loadFigures();
     loadQueue();
+    loadDaily();
     if (state.queueTimer === null) {
       state.queueTimer = setInterval(loadQueue, QUEUE_REFRESH_MS);
+    }
+    if (state.dailyTimer === null) {
+      state.dailyTimer = setInterval(loadDaily, DAILY_REFRESH_MS);
     }
   }
 
@@ -120,6 +135,39 @@
         ["采纳后修改", percent(f.edit_rate)],
         ["未采纳", f.ignored + " 次"]
       ]);
+    }, function (e) { notice(e.message); });
+  }
+
+  function loadDaily() {
+    var query = "?days=" + encodeURIComponent($("daily-days").value || "1");
+    if ($("daily-day").value) { query += "&day=" + encodeURIComponent($("daily-day").value); }
+    return api("GET", "/assist/figures/daily" + query).then(function (f) {
+      var t = f.total;
+      var names = LABELS.daily;
+      $("daily-range").textContent = t.first_day === t.last_day
+        ? chinaDate(t.last_day)
+        : chinaDate(t.first_day) + " 至 " + chinaDate(t.last_day);
+      facts($("daily"), [
+        [names.conversations, t.conversations + " 个"],
+        [names.messages, t.messages + " 条"],
+        [names.claims_opened, t.claims_opened + " 个"],
+        [names.handoffs, t.handoffs + " 次"],
+        [names.fallbacks, t.fallbacks + " 条"],
+        [names.fallback_rate, percent(t.fallback_rate)]
+      ]);
+      var list = $("daily-intents");
+      clear(list);
+      Object.keys(t.intents).slice(0, INTENTS_SHOWN).forEach(function (name) {
+        var li = document.createElement("li");
+        var title = f.intent_titles[name] || LABELS.intent[name] || name;
+        li.textContent = title + "：" + t.intents[name] + " 条";
+        list.appendChild(li);
+      });
+      if (!list.firstChild) {
+        var none = document.createElement("li");
+        none.textContent = "暂无买家消息";
+        list.appendChild(none);
+      }
     }, function (e) { notice(e.message); });
   }
 
@@ -318,6 +366,10 @@
     $("suggest-form").addEventListener("submit", function (event) {
       event.preventDefault();
       getSuggestions();
+    });
+    $("daily-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      loadDaily();
     });
     $("send").addEventListener("click", sendReply);
     $("release").addEventListener("click", releaseCase);
