@@ -57,9 +57,9 @@ def _error(check: Any, result: Any) -> jsonschema.ValidationError:
 
 def test_the_patch_is_registered_and_installed_once() -> None:
     assert action_response.install in patches.INSTALLERS
-    patches.install()
+    action_response.install()
     first = RemoteAction.__dict__["_validate_action_result"]
-    patches.install()
+    action_response.install()
     assert RemoteAction.__dict__["_validate_action_result"] is first
     assert first.__wrapped__.__qualname__ == "RemoteAction._validate_action_result"
     assert action_response.source_sha256(first.__wrapped__) == (

@@ -98,9 +98,9 @@ def _calls(endpoint: EndpointConfig, request: Any, n: int, **kwargs: Any) -> Lis
 
 def test_the_patch_is_registered_and_installed_once() -> None:
     assert endpoint_session.install in patches.INSTALLERS
-    patches.install()
+    endpoint_session.install()
     first = EndpointConfig.__dict__["request"]
-    patches.install()
+    endpoint_session.install()
     assert EndpointConfig.__dict__["request"] is first
     assert first.__wrapped__.__qualname__ == "EndpointConfig.request"
 

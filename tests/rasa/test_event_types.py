@@ -18,9 +18,9 @@ def _original() -> object:
 
 def test_the_patch_is_registered_and_installed_once() -> None:
     assert event_types.install in patches.INSTALLERS
-    patches.install()
+    event_types.install()
     first = Event.__dict__["resolve_by_type"]
-    patches.install()
+    event_types.install()
     assert Event.__dict__["resolve_by_type"] is first
 
 

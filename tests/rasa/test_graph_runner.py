@@ -80,9 +80,9 @@ def _both(runner: DaskGraphRunner, calls: Counter[str], **kwargs: Any) -> Tuple[
 
 def test_the_patch_is_registered_and_installed_once() -> None:
     assert graph_runner.install in patches.INSTALLERS
-    patches.install()
+    graph_runner.install()
     first = DaskGraphRunner.__dict__["run"]
-    patches.install()
+    graph_runner.install()
     assert DaskGraphRunner.__dict__["run"] is first
     assert first.__wrapped__.__qualname__ == "DaskGraphRunner.run"
 
