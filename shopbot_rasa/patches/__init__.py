@@ -16,6 +16,7 @@ from shopbot_rasa.patches import (
     event_broker,
     event_types,
     graph_runner,
+    tracker_stream,
 )
 
 #: The installers, in order; each patch module adds its own ``install``.
@@ -26,6 +27,7 @@ INSTALLERS: List[Callable[[], None]] = [
     graph_runner.install,  # the model graph run in order, without dask's scheduler
     endpoint_session.install,  # keep-alive connections to the action server
     event_types.install,  # event classes found by name once, not per event
+    tracker_stream.install,  # new events streamed without reloading the stored tracker
 ]
 
 
