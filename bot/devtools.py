@@ -47,7 +47,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.auth import mint_token
 from bot.im_protocol import SignatureError, verify
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, RabbitMqSettings
 
 #: The demo orders and the day they are dated around.
 DEMO_ORDERS = PROJECT_ROOT / "data" / "demo" / "orders.yaml"
@@ -289,6 +289,19 @@ async def drive_conversations(
     await asyncio.gather(*(worker(index) for index in range(concurrency)))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def delete_rabbitmq_queue(rabbitmq: RabbitMqSettings) -> None:
+    """Delete RabbitMQ's queue ``rabbitmq.queue`` (nothing happens when it does not exist)."""
+    import pika
+
+    from bot.event_consumer import connection_parameters
+
+    connection = pika.BlockingConnection(connection_parameters(rabbitmq))
+    try:
+        connection.channel().queue_delete(rabbitmq.queue)
+    finally:
+        connection.close()
 
 
 def children(pid: int) -> List[int]:

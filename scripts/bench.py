@@ -23,13 +23,16 @@ second per level for both and their ratio, the training time of the model,
 the start-up time of each server and the resident memory of every process,
 and writes them to ``results/bench.json``. Figures, not assertions.
 
-The load itself (:func:`bot.devtools.drive_conversations`) takes any base
-URL, and the memory figures any set of process ids
-(:func:`bot.devtools.process_memory`), so the same measurement runs against
-another topology (see :func:`measure`).
+``--profile prod`` measures the production topology on this machine instead
+(:class:`bot.topology.Topology`: ``--rasa-procs`` Rasa processes and
+``--action-procs`` action servers behind nginx, PostgreSQL, Redis, RabbitMQ
+and the event consumer; see :func:`run_prod`). The load itself
+(:func:`bot.devtools.drive_conversations`) takes any base URL, and the CPU
+and memory figures any set of process ids (:func:`measure`).
 
 ``make bench`` (``BENCH_SECONDS=`` per level and kind, default 20;
-``BENCH_ARGS="--train"`` also times a fresh training).
+``BENCH_ARGS="--train"`` also times a fresh training, ``BENCH_ARGS="--profile
+prod"`` the production topology).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -50,14 +54,16 @@ import httpx
 import yaml
 
 from bot.devtools import (
+    DEMO_TODAY,
     RASA_PYTHON,
     ScriptedConversation,
     Stack,
     cpu_seconds,
+    delete_rabbitmq_queue,
     drive_conversations,
     process_memory,
 )
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, load_rabbitmq_settings
 
 SECRET = "bench-secret-not-for-production-0123456789"  # noqa: S105 - local benchmark
 LEVELS = (1, 8, 32, 128)
@@ -121,7 +127,15 @@ def arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--levels", default=",".join(map(str, LEVELS)), help="concurrent conversations"
     )
     parser.add_argument("--train", action="store_true", help="also time a fresh training")
-    parser.add_argument("--profile", choices=("local",), default="local")
+    parser.add_argument(
+        "--profile",
+        choices=("local", "prod"),
+        default="local",
+        help="local: one Rasa process and one action server on SQLite; prod: the "
+        "production topology on this machine (nginx, PostgreSQL, Redis, RabbitMQ)",
+    )
+    parser.add_argument("--rasa-procs", type=int, default=2, help="prod: Rasa processes")
+    parser.add_argument("--action-procs", type=int, default=2, help="prod: action servers")
     return parser.parse_args(argv)
 
 
@@ -257,11 +271,59 @@ def measure(
     return {"levels": figures, "memory": process_memory(pids)}
 
 
-def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]:
-    """Start the bot and the bare bot on this machine and measure both, level by level.
+@dataclass
+class Target:
+    """Where one kind of conversation is sent, and which processes serve it.
 
-    The servers' logs stay in a temporary folder when something fails (its
-    path is printed); it is removed after a run that went through.
+    Attributes:
+        url: The base URL buyers reach (a Rasa server, or nginx).
+        pids: The serving processes by name (CPU per message, memory).
+        rasa_token: The Rasa HTTP API's token (the preflight reads trackers).
+        startup_s: Start-up seconds of each server.
+    """
+
+    url: str
+    pids: Dict[str, int]
+    rasa_token: str
+    startup_s: Dict[str, float]
+
+
+def compare(bot: Target, bare: Target, levels: Sequence[int], seconds: float) -> Dict[str, Any]:
+    """Check both targets' answers, then drive both level by level; print a row per level."""
+    run = secrets.token_hex(3)
+    actions = {
+        "custom": preflight(bot.url, bot.rasa_token, CUSTOM, True),
+        "bare": preflight(bare.url, bare.rasa_token, BARE, False),
+    }
+    custom: Dict[str, Any] = {"levels": {}, "memory_after_start": process_memory(bot.pids)}
+    plain: Dict[str, Any] = {"levels": {}, "memory_after_start": process_memory(bare.pids)}
+    # Level by level, the bot then the bare bot: both see the same machine
+    # load (other work on the machine changes over minutes).
+    for level in levels:
+        one = measure(bot.url, bot.pids, CUSTOM, [level], seconds, f"b{run}c")
+        other = measure(bare.url, bare.pids, BARE, [level], seconds, f"b{run}b")
+        custom["levels"].update(one["levels"])
+        plain["levels"].update(other["levels"])
+        custom["memory"], plain["memory"] = one["memory"], other["memory"]
+        print(_row(level, one["levels"][str(level)], other["levels"][str(level)]), flush=True)
+    return {
+        "custom": custom,
+        "bare": plain,
+        "actions_per_message": actions,
+        "startup_s": {
+            "custom": {name: round(value, 1) for name, value in bot.startup_s.items()},
+            "bare": {name: round(value, 1) for name, value in bare.startup_s.items()},
+        },
+    }
+
+
+def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]:
+    """Single-machine profile: one Rasa process and one action server on SQLite.
+
+    The bare bot is a second Rasa process of the same model without an
+    action server. The servers' logs stay in a temporary folder when
+    something fails (its path is printed); it is removed after a run that
+    went through.
     """
     work = Path(tempfile.mkdtemp(prefix="shopbot-bench-"))
     print(f"servers' logs: {work}", flush=True)
@@ -271,40 +333,73 @@ def run_local(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]
     bare = Stack.demo(args.model.resolve(), work / "bare", SECRET)
     bare.env = {**bare.env, **extra}
     bare.with_actions = False
-    run = secrets.token_hex(3)
     try:
         bot.start()
         bare.start()
-        actions = {
-            "custom": preflight(bot.url, bot.env["SHOPBOT_RASA_TOKEN"], CUSTOM, True),
-            "bare": preflight(bare.url, bare.env["SHOPBOT_RASA_TOKEN"], BARE, False),
-        }
-        started = {"custom": process_memory(bot.pids()), "bare": process_memory(bare.pids())}
-        custom: Dict[str, Any] = {"levels": {}}
-        plain: Dict[str, Any] = {"levels": {}}
-        # Level by level, the bot then the bare bot: both see the same
-        # machine load (other work on the machine changes over minutes).
-        for level in levels:
-            one = measure(bot.url, bot.pids(), CUSTOM, [level], args.seconds, f"b{run}c")
-            other = measure(bare.url, bare.pids(), BARE, [level], args.seconds, f"b{run}b")
-            custom["levels"].update(one["levels"])
-            plain["levels"].update(other["levels"])
-            custom["memory"], plain["memory"] = one["memory"], other["memory"]
-            print(_row(level, one["levels"][str(level)], other["levels"][str(level)]), flush=True)
+        figures = compare(
+            Target(bot.url, bot.pids(), bot.env["SHOPBOT_RASA_TOKEN"], bot.startup_seconds),
+            Target(bare.url, bare.pids(), bare.env["SHOPBOT_RASA_TOKEN"], bare.startup_seconds),
+            levels,
+            args.seconds,
+        )
     finally:
         bot.stop()
         bare.stop()
     shutil.rmtree(work, ignore_errors=True)
-    custom["memory_after_start"], plain["memory_after_start"] = started["custom"], started["bare"]
-    return {
-        "custom": custom,
-        "bare": plain,
-        "actions_per_message": actions,
-        "startup_s": {
-            "custom": {name: round(value, 1) for name, value in bot.startup_seconds.items()},
-            "bare": {name: round(value, 1) for name, value in bare.startup_seconds.items()},
-        },
+    return figures
+
+
+def run_prod(args: argparse.Namespace, levels: Sequence[int]) -> Dict[str, Any]:
+    """Production profile on this machine (:class:`bot.topology.Topology`).
+
+    ``--rasa-procs`` Rasa processes and ``--action-procs`` action servers
+    behind nginx, PostgreSQL order database and tracker store, Redis lock
+    store, RabbitMQ events read by the event consumer; the databases and the
+    queue get names of their own and are dropped afterwards. The bare
+    conversations go to the same topology (their turns are answered by
+    responses; a conversation's session start still calls the action
+    server, as every conversation there does).
+    """
+    from sqlalchemy import make_url
+
+    from bot.topology import DEFAULT_PROD_DB_URL, Topology, drop_database, tracker_db_url
+
+    run = secrets.token_hex(4)
+    work = Path(tempfile.mkdtemp(prefix="shopbot-bench-prod-"))
+    print(f"servers' logs: {work}", flush=True)
+    orders = make_url(DEFAULT_PROD_DB_URL).set(database=f"shopbot_bench_orders_{run}")
+    token = secrets.token_urlsafe(24)
+    env = {
+        "SHOPBOT_DB_URL": orders.render_as_string(hide_password=False),
+        "SHOPBOT_TRACKER_DB_NAME": f"shopbot_bench_tracker_{run}",
+        "SHOPBOT_EVENTS_QUEUE": f"shopbot_bench_events_{run}",
+        "SHOPBOT_JWT_SECRET": SECRET,
+        "SHOPBOT_TODAY": DEMO_TODAY,
+        "SHOPBOT_RASA_TOKEN": token,
+        "SHOPBOT_RATE_LIMIT": "off",
+        "SHOPBOT_VAR_DIR": str(work),
+        "SHOPBOT_IM_SECRET": "",
+        "SHOPBOT_AGENT_TOKEN": "",
     }
+    topology = Topology(
+        model=args.model.resolve(),
+        workdir=work,
+        env=env,
+        rasa_procs=args.rasa_procs,
+        action_procs=args.action_procs,
+        event_consumer=True,
+    )
+    try:
+        topology.prepare(demo=True).start()
+        target = Target(topology.url, topology.pids(), token, topology.startup_seconds)
+        figures = compare(target, target, levels, args.seconds)
+    finally:
+        topology.stop()
+        drop_database(env["SHOPBOT_DB_URL"])
+        drop_database(tracker_db_url(topology.environment()))
+        delete_rabbitmq_queue(load_rabbitmq_settings(topology.environment()))
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
 
 
 def ratios(custom: Mapping[str, Any], bare: Mapping[str, Any]) -> Dict[str, Dict[str, float]]:
@@ -361,7 +456,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"load average before: {before} on {os.cpu_count()} CPUs")
     print(f"{args.seconds:g} s per level and kind; latencies in ms")
     print(HEADER, flush=True)
-    figures = run_local(args, levels)
+    figures = run_local(args, levels) if args.profile == "local" else run_prod(args, levels)
     result = {
         "profile": args.profile,
         "model": str(args.model.resolve().name),

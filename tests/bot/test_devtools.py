@@ -29,6 +29,7 @@ from bot.devtools import (
     children,
     cpu_seconds,
     database_url,
+    delete_rabbitmq_queue,
     drive_conversations,
     free_port,
     group_rss_kib,
@@ -38,6 +39,7 @@ from bot.devtools import (
     rss_kib,
 )
 from bot.im_protocol import reply_body, signed_headers
+from bot.settings import RabbitMqSettings
 
 SECRET = "devtools-im-secret"
 
@@ -426,3 +428,28 @@ def test_database_url_names_the_database_and_may_go_through_a_proxy() -> None:
     server = "postgresql+psycopg://postgres:pw@127.0.0.1:5432/test"
     assert database_url(server, "x1") == "postgresql+psycopg://postgres:pw@127.0.0.1:5432/x1"
     assert database_url(server, "x1", "127.0.0.1", 6000).endswith("@127.0.0.1:6000/x1")
+
+
+def test_delete_rabbitmq_queue_removes_the_queue_and_its_messages() -> None:
+    import pika.exceptions
+
+    from tests.bot.rabbitmq_helpers import (
+        broker_address,
+        connect,
+        publish,
+        require_broker,
+        unique_queue,
+    )
+
+    require_broker()
+    queue = unique_queue()
+    publish(queue, [b"one", b"two"])
+    host, port = broker_address()
+    delete_rabbitmq_queue(RabbitMqSettings(host=host, port=port, queue=queue))
+    connection = connect()
+    try:
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker):  # 404: no such queue
+            connection.channel().queue_declare(queue, passive=True)
+    finally:
+        connection.close()
+    delete_rabbitmq_queue(RabbitMqSettings(host=host, port=port, queue=queue))  # gone: no error
