@@ -72,8 +72,8 @@ types: venvs ## mypy on bot/
 scenarios: train ## run scenario files against the real servers (FILE=file or folder, default tests/scenarios/)
 	@.venv/bot/bin/python scripts/scenarios.py "$(FILE)"
 
-bench: train ## benchmark: bare vs custom-action turn latency, start-up, memory (N=200)
-	@.venv/bot/bin/python scripts/bench.py -n $${N:-200}
+bench: train ## load benchmark: conversations with custom actions vs a bare Rasa bot at 1/8/32/128 concurrent (BENCH_SECONDS=20 per level, BENCH_ARGS=--train)
+	@.venv/bot/bin/python scripts/bench.py --seconds $${BENCH_SECONDS:-20} $${BENCH_ARGS:-}
 
 bench-domain: venvs ## benchmark the domain core: decisions/s, lookup+decision (SQLite, PG_URL=...), 100k import
 	@.venv/bot/bin/python scripts/bench_domain.py $${PG_URL:+--pg-url "$$PG_URL"}

@@ -205,15 +205,23 @@ class _Found:
     order: Optional[OrderView] = None
     reply: Optional[Reply] = None
     assumed: bool = False
+    decided: Optional[services.DecisionResult] = None
 
 
-def _which_order(settings: Settings, turn: Turn, problem: str) -> _Found:
-    """Find the order the buyer means, or the reply asking which one."""
+def _which_order(
+    settings: Settings, turn: Turn, problem: str, decide: Optional[str] = None
+) -> _Found:
+    """Find the order the buyer means, or the reply asking which one.
+
+    With ``decide``, the order found comes with the rule engine's decision
+    about that problem, read together with it (one read of the order).
+    """
     raw = turn.order_id or turn.known_order_id
     table = services.policy_table(settings)
-    lookup = services.lookup_order(settings, turn.who.subject, raw)
+    facts = _facts(turn) if decide else None
+    lookup = services.lookup_order(settings, turn.who.subject, raw, decide, facts)
     if lookup.outcome == "found" and lookup.order is not None:
-        return _Found(lookup.order, assumed=raw is None)
+        return _Found(lookup.order, assumed=raw is None, decided=lookup.decided)
     if lookup.outcome == "not_found":
         misses = turn.order_misses + 1
         values = {"order_id": lookup.order_id or ""}
@@ -249,7 +257,9 @@ def answer(settings: Settings, turn: Turn) -> Reply:
         problem = turn.problem or "query_order"
     elif table.problems.get(problem) == "general" and turn.problem in CLAIM_TYPES:
         problem = turn.problem  # "运费谁出?" about the problem already on the table
-    found = _which_order(settings, turn, problem)
+    # Questions answered by the rule engine get its decision with the order.
+    decide = problem if problem == "refund_progress" or problem not in ORDER_QUESTIONS else None
+    found = _which_order(settings, turn, problem, decide)
     if found.reply is not None:
         return _back_to_pending(turn, found.reply, problem)
     assert found.order is not None
@@ -261,11 +271,11 @@ def answer(settings: Settings, turn: Turn) -> Reply:
     kept = problem if problem in CLAIM_TYPES else None
     slots: Dict[str, Any] = {"order_id": order.order_id, "order_misses": 0.0, "problem": kept}
     if problem == "refund_progress":
-        reply = _refund_progress(settings, turn, order)
+        reply = _refund_progress(settings, order, found.decided)
     elif problem in ORDER_QUESTIONS:
         reply = _order_status(table, order, problem)
     else:
-        reply = _policy(settings, turn, order, problem)
+        reply = _policy(settings, order, problem, found.decided)
     reply = _back_to_pending(turn, reply, problem)
     return Reply((*lead, *reply.messages), {**slots, **reply.slots}, reply.pause)
 
@@ -295,13 +305,22 @@ def _back_to_pending(turn: Turn, reply: Reply, problem: str) -> Reply:
     return Reply((*reply.messages, again), {**reply.slots, **slots}, reply.pause)
 
 
-def _policy(settings: Settings, turn: Turn, order: OrderView, problem: str) -> Reply:
-    """The rule engine's answer for ``problem``, with the claim offer when allowed."""
+def _policy(
+    settings: Settings,
+    order: OrderView,
+    problem: str,
+    result: Optional[services.DecisionResult],
+) -> Reply:
+    """The rule engine's answer for ``problem``, with the claim offer when allowed.
+
+    Args:
+        settings: Process settings.
+        order: The buyer's order.
+        problem: The problem asked about.
+        result: The decision about it, read with the order.
+    """
     table = services.policy_table(settings)
-    result = services.decide_for_order(
-        settings, turn.who.subject, order.order_id, problem, _facts(turn)
-    )
-    if result.decision is None:
+    if result is None or result.decision is None:
         return Reply((Message("utter_order_not_found", {"order_id": order.order_id}),))
     decision = result.decision
     if result.claim is not None and decision.reason == "dispute_used":
@@ -352,14 +371,19 @@ def decision_messages(
     return tuple(messages)
 
 
-def _refund_progress(settings: Settings, turn: Turn, order: OrderView) -> Reply:
-    """Where the refund stands; E6 asks for the return waybill."""
+def _refund_progress(
+    settings: Settings, order: OrderView, result: Optional[services.DecisionResult]
+) -> Reply:
+    """Where the refund stands; E6 asks for the return waybill.
+
+    Args:
+        settings: Process settings.
+        order: The buyer's order.
+        result: The ``refund_progress`` decision, read with the order.
+    """
     table = services.policy_table(settings)
-    result = services.decide_for_order(
-        settings, turn.who.subject, order.order_id, "refund_progress", _facts(turn)
-    )
     values = order_values(table, order)
-    if result.claim is None or result.decision is None:
+    if result is None or result.claim is None or result.decision is None:
         return Reply((Message("utter_refund_no_claim", values),))
     claim, decision = result.claim, result.decision
     values = {**values, **claim_values(table, claim), **decision_values(table, decision)}
@@ -491,22 +515,23 @@ def case_summary(
     }
     if turn.who.role != "buyer" or not turn.known_order_id:
         return summary
-    lookup = services.lookup_order(settings, turn.who.subject, turn.known_order_id)
+    table = services.policy_table(settings)
+    problem = summary["problem"]
+    decide = problem if problem in table.problems else None
+    lookup = services.lookup_order(
+        settings, turn.who.subject, turn.known_order_id, decide, _facts(turn) if decide else None
+    )
     if lookup.order is None:
         return summary
-    table = services.policy_table(settings)
     summary["order_id"] = lookup.order.order_id
     summary["order"] = {
         key: value for key, value in order_values(table, lookup.order).items() if value
     }
-    problem = summary["problem"]
-    if problem in table.problems:
-        result = services.decide_for_order(
-            settings, turn.who.subject, lookup.order.order_id, problem, _facts(turn)
-        )
-        if result.decision is not None:
+    if decide is not None:
+        result = lookup.decided
+        if result is not None and result.decision is not None:
             summary["decision"] = result.decision.to_json()
-        summary["claim"] = claim_values(table, result.claim) if result.claim else None
+        summary["claim"] = claim_values(table, result.claim) if result and result.claim else None
     evidence = services.claim_evidence(settings, lookup.order.order_id)
     if evidence is not None:
         summary["evidence"] = {

@@ -10,19 +10,25 @@ benchmarks need them; :class:`FakeImPlatform` is a store IM platform's
 callback endpoint for them; :class:`TcpProxy` stands in front of a service
 (PostgreSQL, RabbitMQ) so that a test can cut it off and restore it;
 :func:`scratch_database` creates a PostgreSQL database for one test;
-:func:`shop_turns` times turns of the ``shop`` channel. Nothing here is used
-by the bot itself.
+:func:`shop_turns` times turns of the ``shop`` channel;
+:func:`drive_conversations` is the load generator of ``make bench``
+(scripted conversations at a given concurrency against any base URL) and
+:func:`process_memory` / :func:`cpu_seconds` the resident memory and CPU
+time of a set of processes and their children. Nothing here is used by the
+bot itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import secrets
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -39,8 +45,9 @@ import httpx
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
+from bot.auth import mint_token
 from bot.im_protocol import SignatureError, verify
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, RabbitMqSettings
 
 #: The demo orders and the day they are dated around.
 DEMO_ORDERS = PROJECT_ROOT / "data" / "demo" / "orders.yaml"
@@ -126,6 +133,265 @@ def shop_turns(client: httpx.Client, url: str, token: str, text: str, n: int) ->
         if not reply.json():
             raise RuntimeError(f"no answer to {text!r}")
     return latencies
+
+
+@dataclass(frozen=True)
+class ScriptedConversation:
+    """A conversation of the load generator: who writes, and what, in order.
+
+    Attributes:
+        name: A short label (``size_return``).
+        subject: The token's subject (a demo buyer).
+        messages: The messages; each one waits for its answer before the next.
+        role: The token's role.
+    """
+
+    name: str
+    subject: str
+    messages: Tuple[str, ...]
+    role: str = "buyer"
+
+
+@dataclass
+class LoadResult:
+    """What :func:`drive_conversations` measured at one concurrency.
+
+    Attributes:
+        concurrency: Conversations in flight at once.
+        seconds: Wall time from the first message to the last answer.
+        latencies_ms: Time of each answered turn, in ms.
+        positions: The place of each answered turn in its conversation (0:
+            the first message, which also starts Rasa's session).
+        errors: Turns that failed (no answer, an error status, a timeout).
+        conversations: Conversations started.
+        first_errors: The first few failures, for the operator.
+    """
+
+    concurrency: int
+    seconds: float = 0.0
+    latencies_ms: List[float] = field(default_factory=list)
+    positions: List[int] = field(default_factory=list)
+    errors: int = 0
+    conversations: int = 0
+    first_errors: List[str] = field(default_factory=list)
+
+    def summary(self) -> Dict[str, Any]:
+        """Return the figures: latency median/p95/p99 (ms), messages per second, counts."""
+        figures: Dict[str, Any] = {"concurrency": self.concurrency}
+        if self.latencies_ms:
+            figures.update(latency_summary(self.latencies_ms))
+        figures["messages_per_s"] = (
+            round(len(self.latencies_ms) / self.seconds, 1) if self.seconds > 0 else 0.0
+        )
+        first = [ms for ms, at in zip(self.latencies_ms, self.positions, strict=True) if at == 0]
+        later = [ms for ms, at in zip(self.latencies_ms, self.positions, strict=True) if at > 0]
+        if first and later:
+            figures["median_first_ms"] = round(statistics.median(first), 2)
+            figures["median_later_ms"] = round(statistics.median(later), 2)
+        figures.update(
+            turns=len(self.latencies_ms),
+            errors=self.errors,
+            conversations=self.conversations,
+            seconds=round(self.seconds, 1),
+        )
+        return figures
+
+
+async def drive_conversations(
+    url: str,
+    secret: str,
+    script: Sequence[ScriptedConversation],
+    concurrency: int,
+    seconds: float,
+    label: str = "load",
+    timeout_s: float = 60.0,
+    each: Optional[int] = None,
+) -> LoadResult:
+    """Drive scripted conversations through the ``shop`` channel; time every turn.
+
+    ``concurrency`` workers each run conversations of ``script`` one after
+    another (worker *i* starts with conversation *i* of the script), each
+    under a sender id of its own; a message is sent once the previous one is
+    answered. Workers start no new message after ``seconds``; the result
+    covers every message sent.
+
+    Args:
+        url: The base URL buyers reach (a Rasa server, or the load balancer).
+        secret: The JWT secret the servers verify tokens with.
+        script: The conversations.
+        concurrency: Conversations in flight at once.
+        seconds: How long to keep starting messages.
+        label: Part of every sender id (unique per run and level).
+        timeout_s: How long one turn may take before it counts as failed.
+        each: Run exactly this many whole conversations per worker instead,
+            however long they take (``seconds`` is then ignored).
+
+    Returns:
+        The latencies, errors and wall time.
+    """
+    result = LoadResult(concurrency)
+    tokens = {
+        (c.subject, c.role): mint_token(secret, c.subject, role=c.role, ttl_seconds=3600)
+        for c in script
+    }
+    # One client (one kept connection) per worker: a shared pool of many
+    # connections costs the client several ms of CPU per request at 128.
+    # They share one TLS context (each client would load the CA file again).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    tls = ssl.create_default_context()
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def turn(
+        client: httpx.AsyncClient, sender: str, token: str, text: str, position: int
+    ) -> None:
+        began = time.perf_counter()
+        try:
+            reply = await client.post(
+                f"{url}/webhooks/shop/webhook",
+                json={"sender": sender, "message": text},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            answered = reply.status_code == 200 and bool(reply.json())
+            problem = f"{reply.status_code} {reply.text[:200]}"
+        except (httpx.HTTPError, ValueError) as exc:
+            answered, problem = False, f"{type(exc).__name__}: {exc}"
+        if answered:
+            result.latencies_ms.append((time.perf_counter() - began) * 1000)
+            result.positions.append(position)
+            return
+        result.errors += 1
+        if len(result.first_errors) < 5:
+            result.first_errors.append(f"{sender} {text!r}: {problem}")
+
+    def going(number: int) -> bool:
+        if each is not None:
+            return number // concurrency < each
+        return time.perf_counter() < deadline
+
+    async def worker(index: int) -> None:
+        async with httpx.AsyncClient(timeout=timeout_s, limits=limits, verify=tls) as client:
+            await conversations(client, index)
+
+    async def conversations(client: httpx.AsyncClient, index: int) -> None:
+        number = index
+        while going(number):
+            conversation = script[number % len(script)]
+            sender = f"{label}-{index}-{number // concurrency}"
+            result.conversations += 1
+            token = tokens[(conversation.subject, conversation.role)]
+            for position, text in enumerate(conversation.messages):
+                if each is None and time.perf_counter() >= deadline:
+                    break
+                await turn(client, sender, token, text, position)
+            number += concurrency
+
+    await asyncio.gather(*(worker(index) for index in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def delete_rabbitmq_queue(rabbitmq: RabbitMqSettings) -> None:
+    """Delete RabbitMQ's queue ``rabbitmq.queue`` (nothing happens when it does not exist)."""
+    import pika
+
+    from bot.event_consumer import connection_parameters
+
+    connection = pika.BlockingConnection(connection_parameters(rabbitmq))
+    try:
+        connection.channel().queue_delete(rabbitmq.queue)
+    finally:
+        connection.close()
+
+
+def children(pid: int) -> List[int]:
+    """Return the pids of every descendant of process ``pid`` (Linux)."""
+    parents: Dict[int, List[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found: List[int] = []
+    pending = [pid]
+    while pending:
+        for child in parents.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return sorted(found)
+
+
+def cpu_seconds(pids: Mapping[str, int]) -> Dict[str, float]:
+    """Return the CPU time (user + system, s) used so far by named processes and their children.
+
+    Args:
+        pids: The processes by name.
+
+    Returns:
+        For each name, the CPU seconds of the process and its live
+        descendants (a Sanic server's workers) together.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    used: Dict[str, float] = {}
+    for name, pid in pids.items():
+        total = 0
+        for each in (pid, *children(pid)):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        used[name] = total / tick
+    return used
+
+
+def _memory_kib(pid: int) -> Dict[str, int]:
+    fields = {
+        "VmRSS:": "rss_kib",
+        "VmHWM:": "peak_kib",
+        "RssAnon:": "anon_kib",
+        "RssFile:": "file_kib",
+    }
+    values = dict.fromkeys(fields.values(), 0)
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name = line.split(maxsplit=1)[0] if line else ""
+            if name in fields:
+                values[fields[name]] = int(line.split()[1])
+    return values
+
+
+def process_memory(pids: Mapping[str, int]) -> Dict[str, Dict[str, Any]]:
+    """Return the resident memory (now and peak, MiB) of named processes and their children.
+
+    Args:
+        pids: The processes by name (``rasa``, ``actions``, ``nginx``...).
+
+    Returns:
+        For each name (and ``NAME/child-PID`` for each descendant, such as a
+        Sanic worker): ``pid``, ``rss_mib``, ``peak_rss_mib`` (VmHWM), and
+        the resident memory split into ``anon_mib`` (the process's own) and
+        ``file_mib`` (mapped files such as shared libraries, which processes
+        running the same programme share; the kernel drops and reloads these
+        pages, so the resident total varies with the machine's other work).
+        Processes that have exited are left out.
+    """
+    memory: Dict[str, Dict[str, Any]] = {}
+    for name, pid in pids.items():
+        for each, key in [(pid, name), *((c, f"{name}/child-{c}") for c in children(pid))]:
+            kib = _memory_kib(each)
+            if kib["rss_kib"]:
+                memory[key] = {
+                    "pid": each,
+                    "rss_mib": round(kib["rss_kib"] / 1024, 1),
+                    "peak_rss_mib": round(kib["peak_kib"] / 1024, 1),
+                    "anon_mib": round(kib["anon_kib"] / 1024, 1),
+                    "file_mib": round(kib["file_kib"] / 1024, 1),
+                }
+    return memory
 
 
 class FakeImPlatform:
@@ -563,6 +829,10 @@ class ServerProcesses:
             process.terminate()
         _wait_or_kill(process)
 
+    def pids(self) -> Dict[str, int]:
+        """Return the pid of each running server by name (see :func:`process_memory`)."""
+        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
+
     def rss_kib(self) -> Dict[str, int]:
         """Return the resident memory of each running server in KiB, its workers included."""
         return {
@@ -594,12 +864,16 @@ class Stack(ServerProcesses):
         env: Extra environment for both servers (database, secret, today).
         endpoints_extra: YAML appended to the generated endpoints file
             (``tracker_store:``, ``lock_store:``, ``event_broker:`` sections).
+        with_actions: Whether :meth:`start` starts the action server; without
+            it, the Rasa server has no action endpoint (a bare Rasa bot:
+            only turns answered by ``domain.yml`` responses work).
     """
 
     model: Path
     workdir: Path
     env: Mapping[str, str] = field(default_factory=dict)
     endpoints_extra: str = ""
+    with_actions: bool = True
     rasa_port: int = field(default_factory=free_port)
     action_port: int = field(default_factory=free_port)
     im_port: int = field(default_factory=free_port)
@@ -757,11 +1031,12 @@ class Stack(ServerProcesses):
     def start(self) -> Stack:
         """Start the servers (and the IM worker if configured); wait until they answer."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        action_endpoint = f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
         self.endpoints.write_text(
-            f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
-            + self.endpoints_extra
+            (action_endpoint if self.with_actions else "") + self.endpoints_extra
         )
-        self.start_process("actions")
+        if self.with_actions:
+            self.start_process("actions")
         self.start_process("rasa")
         if self.im_enabled:
             self.start_im_worker()
@@ -770,7 +1045,9 @@ class Stack(ServerProcesses):
     def _api_arguments(self) -> List[str]:
         """Rasa's HTTP API, token-protected, when the stack has a token."""
         token = self.env.get("SHOPBOT_RASA_TOKEN")
-        return ["--enable-api", "--auth-token", token] if token else []
+        # One argument: a token may start with "-" (token_urlsafe), which argparse
+        # would take for an option.
+        return ["--enable-api", f"--auth-token={token}"] if token else []
 
     def start_assist(self, agent_token: str) -> Stack:
         """Start the agent assistant (after :meth:`start`) and wait until it answers.

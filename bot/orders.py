@@ -15,6 +15,7 @@ from typing import List, Optional, Tuple
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db.models import ORDER_ID_MAX_LENGTH, PARTY_ID_MAX_LENGTH, Claim, Order, Shop
 
@@ -190,7 +191,12 @@ def _order_and_claim(
     row = session.execute(statement).first()
     if row is None:
         return None, None
-    return _to_view(row[0], row[1]), row[2]
+    order, shop_name, claim = row
+    if claim is not None:
+        # The claim's order is the row just read: no second query when a
+        # claim view reads it (the session only holds it weakly).
+        set_committed_value(claim, "order", order)
+    return _to_view(order, shop_name), claim
 
 
 def find_order(session: Session, buyer_id: str, order_id: str) -> Optional[OrderView]:

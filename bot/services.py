@@ -68,12 +68,17 @@ class OrderLookup:
         order: The order, when found.
         order_id: The id the buyer gave, normalised when possible.
         candidates: Recent orders to choose from.
+        decided: When the look-up was asked to decide a problem and the
+            order was found: the decision about it, as
+            :func:`decide_for_order` gives it (read with the order, in one
+            unit of work).
     """
 
     outcome: str
     order: Optional[OrderView] = None
     order_id: Optional[str] = None
     candidates: List[OrderView] = field(default_factory=list)
+    decided: Optional[DecisionResult] = None
 
 
 def _find_own(
@@ -103,29 +108,48 @@ def _find_own(
     return order.order_id, order, claim
 
 
-def lookup_order(settings: Settings, buyer_id: str, raw_order_id: Optional[str]) -> OrderLookup:
+def lookup_order(
+    settings: Settings,
+    buyer_id: str,
+    raw_order_id: Optional[str],
+    problem: Optional[str] = None,
+    facts: Optional[BuyerFacts] = None,
+) -> OrderLookup:
     """Find the order a buyer means, only among the buyer's own orders.
 
     Args:
         settings: Process settings (the database URL).
         buyer_id: The verified buyer.
         raw_order_id: The id as the buyer wrote it, or None.
+        problem: Also decide this problem about the order when it is found
+            (``decided``), from the same read of the order and its claim.
+        facts: What the buyer says or has (with ``problem``).
 
     Returns:
         The lookup outcome. A buyer with exactly one order gets it without
         naming it.
+
+    Raises:
+        bot.policy.engine.UnknownProblemError: ``problem`` is not in the table.
     """
     with session_scope(settings.db_url) as session:
         if raw_order_id is not None and raw_order_id.strip():
-            order_id, order, _ = _find_own(session, buyer_id, raw_order_id)
+            order_id, order, claim = _find_own(session, buyer_id, raw_order_id)
             if order is None:
                 return OrderLookup("not_found", order_id=order_id)
-            return OrderLookup("found", order=order, order_id=order.order_id)
+            decided = _decided(settings, order, claim, problem, facts) if problem else None
+            return OrderLookup("found", order=order, order_id=order.order_id, decided=decided)
         candidates = recent_orders(session, buyer_id, limit=RECENT_ORDER_CHOICES)
+        decided = None
+        if len(candidates) == 1 and problem:
+            _, order, claim = _find_own(session, buyer_id, candidates[0].order_id)
+            if order is not None:
+                decided = _decided(settings, order, claim, problem, facts)
     if not candidates:
         return OrderLookup("no_orders")
     if len(candidates) == 1:
-        return OrderLookup("found", order=candidates[0], order_id=candidates[0].order_id)
+        only = candidates[0]
+        return OrderLookup("found", order=only, order_id=only.order_id, decided=decided)
     return OrderLookup("choose", candidates=candidates)
 
 
@@ -248,10 +272,16 @@ def _decide_in(
     order_id, order, claim = _find_own(session, buyer_id, raw_order_id)
     if order is None:
         return order_id, None, None, None
-    decision = decide(
+    return order_id, order, claim, _decision(settings, order, claim, problem, facts)
+
+
+def _decision(
+    settings: Settings, order: OrderView, claim: Optional[Claim], problem: str, facts: BuyerFacts
+) -> Decision:
+    """The rule engine's decision about a buyer's order, its claim's facts added."""
+    return decide(
         policy_table(settings), order, problem, _with_claim(facts, claim), settings.today()
     )
-    return order_id, order, claim, decision
 
 
 def decide_for_order(
@@ -280,12 +310,22 @@ def decide_for_order(
         bot.policy.engine.UnknownProblemError: ``problem`` is not in the table.
     """
     with session_scope(settings.db_url) as session:
-        order_id, order, claim, decision = _decide_in(
-            settings, session, buyer_id, raw_order_id, problem, facts or BuyerFacts()
-        )
-        if order is None or decision is None:
+        order_id, order, claim = _find_own(session, buyer_id, raw_order_id)
+        if order is None:
             return DecisionResult("not_found", order_id)
-        view = _claim_view(settings, claim) if claim is not None else None
+        return _decided(settings, order, claim, problem, facts)
+
+
+def _decided(
+    settings: Settings,
+    order: OrderView,
+    claim: Optional[Claim],
+    problem: str,
+    facts: Optional[BuyerFacts],
+) -> DecisionResult:
+    """Decide ``problem`` about a buyer's order found with its claim (inside its unit of work)."""
+    decision = _decision(settings, order, claim, problem, facts or BuyerFacts())
+    view = _claim_view(settings, claim) if claim is not None else None
     return DecisionResult("decided", order.order_id, order, decision, view)
 
 

@@ -288,6 +288,33 @@ def test_a_blank_message_is_not_a_miss() -> None:
     assert _names(reply) == ["utter_empty_message"]
 
 
+@pytest.mark.parametrize(
+    ("intent", "order_id"),
+    [("size_issue", SIZE), ("refund_progress", SIGNED), ("shipping_fee", None)],
+)
+def test_an_answer_reads_the_order_once(settings: Settings, intent: str, order_id: Any) -> None:
+    """The order, its claim and the decision come from one query (was two)."""
+    from sqlalchemy import event
+
+    from bot.db.session import get_engine
+
+    statements: List[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = get_engine(settings.db_url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        turn = _turn(intent, "运费谁出", order_id=order_id, known_order_id=SIZE)
+        reply = conversation.answer(settings, turn)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert reply.messages[0].custom and reply.messages[0].custom["rule_ids"]
+    order_reads = [s for s in statements if "FROM orders" in s]
+    assert len(order_reads) == 1, order_reads
+
+
 # -- property: claims are opened exactly as the buyer confirmed them --------------
 
 

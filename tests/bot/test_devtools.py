@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import socket
 import socketserver
@@ -10,25 +12,34 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
 
+from bot.auth import verify_token
 from bot.devtools import (
     FakeImPlatform,
+    ScriptedConversation,
     ServerProcesses,
     Stack,
     TcpProxy,
+    children,
+    cpu_seconds,
     database_url,
+    delete_rabbitmq_queue,
+    drive_conversations,
     free_port,
     group_rss_kib,
     latency_summary,
     percentile,
+    process_memory,
     rss_kib,
 )
 from bot.im_protocol import reply_body, signed_headers
+from bot.settings import RabbitMqSettings
 
 SECRET = "devtools-im-secret"
 
@@ -147,6 +158,133 @@ def test_servers_run_in_a_process_group_of_their_own(tmp_path: Path) -> None:
         assert os.getpgid(process.pid) == process.pid != os.getpgid(0)
     finally:
         stack.stop()
+
+
+class FakeShopChannel:
+    """A ``shop`` webhook that answers every message, except the ones it is told to fail."""
+
+    def __init__(self, secret: str, fail: str = "") -> None:
+        self.secret = secret
+        self.fail = fail
+        self.received: list[tuple[str, str, str]] = []  # (sender, subject, message)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        channel = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                token = self.headers["Authorization"].removeprefix("Bearer ")
+                who = verify_token(channel.secret, token)
+                with channel._lock:
+                    channel.received.append((body["sender"], who.subject, body["message"]))
+                if body["message"] == channel.fail:
+                    status, answer = 500, b'{"error": "boom"}'
+                else:
+                    status, answer = 200, json.dumps([{"text": "ok"}]).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+LOAD_SECRET = "devtools-load-secret-0123456789abcdef"
+SCRIPT = (
+    ScriptedConversation("a", "buyer_a", ("一", "二", "三")),
+    ScriptedConversation("b", "buyer_b", ("甲", "乙")),
+)
+
+
+def test_the_load_generator_drives_whole_conversations_in_order() -> None:
+    channel = FakeShopChannel(LOAD_SECRET, fail="乙")
+    try:
+        result = asyncio.run(drive_conversations(channel.url, LOAD_SECRET, SCRIPT, 3, 0.3, "t"))
+    finally:
+        channel.stop()
+    by_sender: dict[str, list[tuple[str, str]]] = {}
+    for sender, subject, message in channel.received:
+        by_sender.setdefault(sender, []).append((subject, message))
+    assert len(by_sender) == result.conversations >= 3
+    for sender, turns in by_sender.items():
+        # Worker i starts with conversation i of the script, then takes every third one.
+        worker, number = (int(part) for part in sender.split("-")[1:])
+        expected = SCRIPT[(worker + 3 * number) % 2]
+        said = [message for _, message in turns]
+        assert said == list(expected.messages[: len(said)])
+        assert {subject for subject, _ in turns} == {expected.subject}
+    answered = sum(message != "乙" for _, _, message in channel.received)
+    assert len(result.latencies_ms) == answered > 0
+    assert result.errors == len(channel.received) - answered > 0
+    assert "500" in result.first_errors[0]
+    first = sum(message in ("一", "甲") for _, _, message in channel.received)
+    assert result.positions.count(0) == first  # "甲" is answered, "乙" is not
+    figures = result.summary()
+    assert figures["turns"] == answered and figures["concurrency"] == 3
+    assert "median_first_ms" in figures and "median_later_ms" in figures
+    assert figures["messages_per_s"] == round(answered / result.seconds, 1)
+
+
+def test_the_load_generator_can_run_each_conversation_exactly_once() -> None:
+    channel = FakeShopChannel(LOAD_SECRET)
+    try:
+        result = asyncio.run(
+            drive_conversations(channel.url, LOAD_SECRET, SCRIPT, 2, 0, "once", each=1)
+        )
+    finally:
+        channel.stop()
+    said = sorted((sender, message) for sender, _, message in channel.received)
+    assert said == sorted(
+        [("once-0-0", m) for m in SCRIPT[0].messages]
+        + [("once-1-0", m) for m in SCRIPT[1].messages]
+    )
+    assert (result.conversations, len(result.latencies_ms), result.errors) == (2, 5, 0)
+
+
+def test_process_memory_lists_a_process_and_its_children() -> None:
+    code = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); time.sleep(30)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(100):
+            if children(parent.pid):
+                break
+            time.sleep(0.05)
+        (child,) = children(parent.pid)
+        memory = process_memory({"server": parent.pid, "gone": 2**22 + 1})
+        assert set(memory) == {"server", f"server/child-{child}"}
+        assert memory["server"]["pid"] == parent.pid
+        assert 0 < memory["server"]["rss_mib"] <= memory["server"]["peak_rss_mib"]
+        parts = memory["server"]["anon_mib"] + memory["server"]["file_mib"]
+        assert 0 < memory["server"]["anon_mib"] and abs(parts - memory["server"]["rss_mib"]) < 1
+        used = cpu_seconds({"server": parent.pid, "me": os.getpid()})
+        assert 0 <= used["server"] < used["me"]
+    finally:
+        for pid in children(parent.pid):
+            os.kill(pid, 9)
+        parent.kill()
+        parent.wait()
 
 
 @dataclass
@@ -290,3 +428,28 @@ def test_database_url_names_the_database_and_may_go_through_a_proxy() -> None:
     server = "postgresql+psycopg://postgres:pw@127.0.0.1:5432/test"
     assert database_url(server, "x1") == "postgresql+psycopg://postgres:pw@127.0.0.1:5432/x1"
     assert database_url(server, "x1", "127.0.0.1", 6000).endswith("@127.0.0.1:6000/x1")
+
+
+def test_delete_rabbitmq_queue_removes_the_queue_and_its_messages() -> None:
+    import pika.exceptions
+
+    from tests.bot.rabbitmq_helpers import (
+        broker_address,
+        connect,
+        publish,
+        require_broker,
+        unique_queue,
+    )
+
+    require_broker()
+    queue = unique_queue()
+    publish(queue, [b"one", b"two"])
+    host, port = broker_address()
+    delete_rabbitmq_queue(RabbitMqSettings(host=host, port=port, queue=queue))
+    connection = connect()
+    try:
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker):  # 404: no such queue
+            connection.channel().queue_declare(queue, passive=True)
+    finally:
+        connection.close()
+    delete_rabbitmq_queue(RabbitMqSettings(host=host, port=port, queue=queue))  # gone: no error
