@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import inspect
 import logging
 from typing import Any, Callable, Coroutine, List, Optional
+
+from shopbot_rasa.patches.expected import require_rasa
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 BUSY_RESPONSE = "utter_busy"
 #: Seconds a custom action may take before the buyer is told the bot is busy.
 ACTION_TIMEOUT_S = 20.0
-#: The Rasa release this patch was written for.
-RASA_VERSION = "3.6.21"
 #: SHA-256 (first 16 hex digits) of the source of the Rasa functions whose
 #: behaviour the patch relies on: ``RemoteAction.run`` (how a failed call is
 #: raised) and ``MessageProcessor._run_action`` (what is done with the events
@@ -61,38 +59,16 @@ _MARK = "_shopbot_action_failure"
 RunMethod = Callable[..., Coroutine[Any, Any, List[Any]]]
 
 
-class RasaMismatchError(RuntimeError):
-    """The installed Rasa is not the one the patch was written for."""
-
-
-def source_digest(function: Callable[..., Any]) -> str:
-    """Return the first 16 hex digits of the SHA-256 of ``function``'s source."""
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()[:16]
-
-
 def _check_rasa() -> None:
-    """Raise :class:`RasaMismatchError` unless Rasa's code is the expected one."""
-    import rasa
+    """Raise :class:`PatchMismatchError` unless Rasa's code is the expected one."""
     from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
 
-    if rasa.__version__ != RASA_VERSION:
-        raise RasaMismatchError(
-            f"shopbot_rasa.patches.action_failure was written for Rasa {RASA_VERSION}, "
-            f"this is Rasa {rasa.__version__}: review the patch"
-        )
     functions = {
         "rasa.core.actions.action.RemoteAction.run": RemoteAction.run,
         "rasa.core.processor.MessageProcessor._run_action": MessageProcessor._run_action,
     }
-    for name, function in functions.items():
-        digest = source_digest(function)
-        if digest != EXPECTED_SOURCES[name]:
-            raise RasaMismatchError(
-                f"shopbot_rasa.patches.action_failure: {name} is not the code of Rasa "
-                f"{RASA_VERSION} it was written for (source digest {digest}, expected "
-                f"{EXPECTED_SOURCES[name]}): review the patch"
-            )
+    require_rasa("action_failure", functions, EXPECTED_SOURCES)
 
 
 def failure_of(error: BaseException) -> Optional[str]:
@@ -206,7 +182,7 @@ def install() -> None:
     """Make a failed custom action answer ``utter_busy`` (idempotent).
 
     Raises:
-        RasaMismatchError: Rasa is not the release, or its code not the one,
+        PatchMismatchError: Rasa is not the release, or its code not the one,
             the patch was written for.
     """
     from rasa.core.actions.action import RemoteAction

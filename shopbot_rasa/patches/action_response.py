@@ -17,23 +17,18 @@ original check.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Dict, Mapping
 
+from shopbot_rasa.patches.expected import require_rasa
+
 #: The Rasa version, and the SHA-256 of the source of the function replaced,
 #: that this patch was written for.
-RASA_VERSION = "3.6.21"
 ORIGINAL_SOURCE_SHA256 = "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42"
 
 #: Marks the replacement (``install`` is idempotent).
 _PATCHED = "_shopbot_compiled_validator"
-
-
-class PatchMismatchError(RuntimeError):
-    """The installed Rasa is not the one the patch was written for."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +114,6 @@ def response_validator() -> ResponseValidator:
     return ResponseValidator(full, validator_class(shallow), kinds)
 
 
-def source_sha256(function: Callable[..., Any]) -> str:
-    """Return the SHA-256 (hex) of a function's source text."""
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
-
-
 def _replacement(original: Callable[..., bool]) -> Callable[..., bool]:
     from jsonschema.exceptions import best_match
     from rasa.core.actions.action import DOCS_BASE_URL, RemoteAction
@@ -161,21 +151,12 @@ def install() -> None:
         PatchMismatchError: Rasa is not 3.6.21, or the function is not the
             one this patch was written for.
     """
-    import rasa
     from rasa.core.actions.action import RemoteAction
 
     current = RemoteAction.__dict__.get("_validate_action_result")
     if getattr(current, _PATCHED, False):
         return
-    if rasa.__version__ != RASA_VERSION:
-        raise PatchMismatchError(
-            f"shopbot_rasa.patches.action_response is written for Rasa {RASA_VERSION}, "
-            f"found {rasa.__version__}"
-        )
-    if current is None or source_sha256(current) != ORIGINAL_SOURCE_SHA256:
-        raise PatchMismatchError(
-            "shopbot_rasa.patches.action_response: RemoteAction._validate_action_result "
-            f"is not the function of Rasa {RASA_VERSION} it replaces"
-        )
+    name = "RemoteAction._validate_action_result"
+    require_rasa("action_response", {name: current}, {name: ORIGINAL_SOURCE_SHA256})
     response_validator()  # the schema is checked here, once, at start-up
     RemoteAction._validate_action_result = _replacement(current)  # type: ignore[method-assign]

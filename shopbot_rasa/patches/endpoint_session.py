@@ -29,11 +29,7 @@ import contextlib
 import ssl
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from shopbot_rasa.patches.action_response import (
-    RASA_VERSION,
-    PatchMismatchError,
-    source_sha256,
-)
+from shopbot_rasa.patches.expected import require_rasa
 
 #: SHA-256 of the source of the ``EndpointConfig`` methods the patch replaces
 #: (``request``) or relies on (``session``).
@@ -168,23 +164,12 @@ def install() -> None:
         PatchMismatchError: Rasa is not 3.6.21, or the methods are not the
             ones this patch was written for.
     """
-    import rasa
     from rasa.utils.endpoints import EndpointConfig
 
     current = EndpointConfig.__dict__.get("request")
     if getattr(current, _PATCHED, False):
         return
-    if rasa.__version__ != RASA_VERSION:
-        raise PatchMismatchError(
-            f"shopbot_rasa.patches.endpoint_session is written for Rasa {RASA_VERSION}, "
-            f"found {rasa.__version__}"
-        )
-    for name, expected in EXPECTED_SOURCES.items():
-        function = EndpointConfig.__dict__.get(name)
-        if function is None or source_sha256(function) != expected:
-            raise PatchMismatchError(
-                f"shopbot_rasa.patches.endpoint_session: EndpointConfig.{name} is not the "
-                f"function of Rasa {RASA_VERSION} it relies on"
-            )
+    functions = {name: EndpointConfig.__dict__.get(name) for name in EXPECTED_SOURCES}
+    require_rasa("endpoint_session", functions, EXPECTED_SOURCES)
     EndpointConfig.request = _replacement(current)  # type: ignore[method-assign]
     atexit.register(close_sessions)

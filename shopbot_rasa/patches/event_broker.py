@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import inspect
 import logging
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import urlparse
+
+from shopbot_rasa.patches.expected import require_rasa
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,6 @@ CONNECT_TIMEOUT_S = 5.0
 PUBLISH_TIMEOUT_S = 10.0
 #: Events kept in memory while RabbitMQ is away; beyond, the oldest are dropped.
 MAX_KEPT_EVENTS = 100_000
-#: The Rasa release this patch was written for.
-RASA_VERSION = "3.6.21"
 #: SHA-256 (first 16 hex digits) of the source of the ``PikaEventBroker``
 #: methods the patch replaces or relies on.
 EXPECTED_SOURCES = {
@@ -65,33 +63,12 @@ EXPECTED_SOURCES = {
 _MARK = "_shopbot_event_broker"
 
 
-class RasaMismatchError(RuntimeError):
-    """The installed Rasa is not the one the patch was written for."""
-
-
-def source_digest(function: Callable[..., Any]) -> str:
-    """Return the first 16 hex digits of the SHA-256 of ``function``'s source."""
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()[:16]
-
-
 def _check_rasa() -> None:
-    """Raise :class:`RasaMismatchError` unless Rasa's code is the expected one."""
-    import rasa
+    """Raise :class:`PatchMismatchError` unless Rasa's code is the expected one."""
     from rasa.core.brokers.pika import PikaEventBroker
 
-    if rasa.__version__ != RASA_VERSION:
-        raise RasaMismatchError(
-            f"shopbot_rasa.patches.event_broker was written for Rasa {RASA_VERSION}, "
-            f"this is Rasa {rasa.__version__}: review the patch"
-        )
-    for name, expected in EXPECTED_SOURCES.items():
-        digest = source_digest(getattr(PikaEventBroker, name))
-        if digest != expected:
-            raise RasaMismatchError(
-                f"shopbot_rasa.patches.event_broker: PikaEventBroker.{name} is not the code "
-                f"of Rasa {RASA_VERSION} it was written for (source digest {digest}, "
-                f"expected {expected}): review the patch"
-            )
+    functions = {name: getattr(PikaEventBroker, name, None) for name in EXPECTED_SOURCES}
+    require_rasa("event_broker", functions, EXPECTED_SOURCES)
 
 
 def address(broker: Any) -> str:
@@ -289,7 +266,7 @@ def install() -> None:
     """Make Rasa's pika event broker survive RabbitMQ outages (idempotent).
 
     Raises:
-        RasaMismatchError: Rasa is not the release, or its code not the one,
+        PatchMismatchError: Rasa is not the release, or its code not the one,
             the patch was written for.
     """
     from rasa.core.brokers.pika import PikaEventBroker

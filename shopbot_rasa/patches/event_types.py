@@ -19,11 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
-from shopbot_rasa.patches.action_response import (
-    RASA_VERSION,
-    PatchMismatchError,
-    source_sha256,
-)
+from shopbot_rasa.patches.expected import require_rasa
 
 #: SHA-256 of the source of ``Event.resolve_by_type``.
 ORIGINAL_SOURCE_SHA256 = "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968"
@@ -62,21 +58,15 @@ def install() -> None:
         PatchMismatchError: Rasa is not 3.6.21, or the function is not the
             one this patch was written for.
     """
-    import rasa
     from rasa.shared.core.events import Event
 
     current = Event.__dict__.get("resolve_by_type")
     function = getattr(current, "__func__", None)
     if getattr(function, _PATCHED, False):
         return
-    if rasa.__version__ != RASA_VERSION:
-        raise PatchMismatchError(
-            f"shopbot_rasa.patches.event_types is written for Rasa {RASA_VERSION}, "
-            f"found {rasa.__version__}"
-        )
-    if function is None or source_sha256(function) != ORIGINAL_SOURCE_SHA256:
-        raise PatchMismatchError(
-            "shopbot_rasa.patches.event_types: Event.resolve_by_type is not the "
-            f"function of Rasa {RASA_VERSION} it replaces"
-        )
+    require_rasa(
+        "event_types",
+        {"Event.resolve_by_type": function},
+        {"Event.resolve_by_type": ORIGINAL_SOURCE_SHA256},
+    )
     Event.resolve_by_type = staticmethod(_replacement(function))  # type: ignore[method-assign]

@@ -22,11 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from shopbot_rasa.patches.action_response import (
-    RASA_VERSION,
-    PatchMismatchError,
-    source_sha256,
-)
+from shopbot_rasa.patches.expected import require_rasa
 
 #: SHA-256 of the source of each ``DaskGraphRunner`` method the patch
 #: replaces (``run``) or relies on (the graph it builds).
@@ -134,23 +130,12 @@ def install() -> None:
         PatchMismatchError: Rasa is not 3.6.21, or the runner is not the one
             this patch was written for.
     """
-    import rasa
     from rasa.engine.runner.dask import DaskGraphRunner
 
     current = DaskGraphRunner.__dict__.get("run")
     if getattr(current, _PATCHED, False):
         return
-    if rasa.__version__ != RASA_VERSION:
-        raise PatchMismatchError(
-            f"shopbot_rasa.patches.graph_runner is written for Rasa {RASA_VERSION}, "
-            f"found {rasa.__version__}"
-        )
-    for name, expected in EXPECTED_SOURCES.items():
-        method = DaskGraphRunner.__dict__.get(name)
-        function = getattr(method, "__func__", method)
-        if function is None or source_sha256(function) != expected:
-            raise PatchMismatchError(
-                f"shopbot_rasa.patches.graph_runner: DaskGraphRunner.{name} is not the "
-                f"function of Rasa {RASA_VERSION} it relies on"
-            )
+    methods = {name: DaskGraphRunner.__dict__.get(name) for name in EXPECTED_SOURCES}
+    functions = {name: getattr(method, "__func__", method) for name, method in methods.items()}
+    require_rasa("graph_runner", functions, EXPECTED_SOURCES)
     DaskGraphRunner.run = _replacement(current)  # type: ignore[method-assign]

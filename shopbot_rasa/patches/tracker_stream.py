@@ -26,11 +26,7 @@ import itertools
 import logging
 from typing import Any, Callable
 
-from shopbot_rasa.patches.action_response import (
-    RASA_VERSION,
-    PatchMismatchError,
-    source_sha256,
-)
+from shopbot_rasa.patches.expected import PatchMismatchError, require_rasa
 
 logger = logging.getLogger("rasa.core.tracker_store")
 
@@ -97,24 +93,13 @@ def install() -> None:
         PatchMismatchError: Rasa is not 3.6.21, or the methods are not the
             ones this patch was written for.
     """
-    import rasa
     from rasa.core.tracker_store import SQLTrackerStore
 
     if getattr(SQLTrackerStore.__dict__.get("stream_events"), _PATCHED, False):
         return
-    if rasa.__version__ != RASA_VERSION:
-        raise PatchMismatchError(
-            f"shopbot_rasa.patches.tracker_stream is written for Rasa {RASA_VERSION}, "
-            f"found {rasa.__version__}"
-        )
+    require_rasa("tracker_stream", _sources(), EXPECTED_SOURCES)
     if "stream_events" in SQLTrackerStore.__dict__:
         raise PatchMismatchError(
             "shopbot_rasa.patches.tracker_stream: SQLTrackerStore has a stream_events of its own"
         )
-    for name, function in _sources().items():
-        if source_sha256(function) != EXPECTED_SOURCES[name]:
-            raise PatchMismatchError(
-                f"shopbot_rasa.patches.tracker_stream: {name} is not the function of "
-                f"Rasa {RASA_VERSION} it relies on"
-            )
     SQLTrackerStore.stream_events = stream_events  # type: ignore[method-assign]

@@ -30,14 +30,14 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.settings import PROJECT_ROOT
 from shopbot_rasa import patches
-from shopbot_rasa.patches import action_failure
+from shopbot_rasa.patches import action_failure, expected
 from shopbot_rasa.patches.action_failure import (
     BUSY_RESPONSE,
-    RasaMismatchError,
     failure_of,
     install,
     wrap,
 )
+from shopbot_rasa.patches.expected import PatchMismatchError
 
 DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 BUSY_TEXTS = {r["text"] for r in DOMAIN.responses[BUSY_RESPONSE]}
@@ -204,8 +204,8 @@ def test_install_refuses_rasa_code_it_was_not_written_for(
     sources: Dict[str, str] = dict(action_failure.EXPECTED_SOURCES)
     sources["rasa.core.actions.action.RemoteAction.run"] = "0" * 16
     monkeypatch.setattr(action_failure, "EXPECTED_SOURCES", sources)
-    with pytest.raises(RasaMismatchError, match=r"RemoteAction\.run"):
+    with pytest.raises(PatchMismatchError, match=r"RemoteAction\.run"):
         install()
-    monkeypatch.setattr(action_failure, "RASA_VERSION", "9.9.9")
-    with pytest.raises(RasaMismatchError, match=r"9\.9\.9"):
+    monkeypatch.setattr(expected, "RASA_VERSION", "9.9.9")
+    with pytest.raises(PatchMismatchError, match=r"9\.9\.9"):
         install()

@@ -16,6 +16,7 @@ from rasa.core.actions.action import RemoteAction
 
 from shopbot_rasa import patches
 from shopbot_rasa.patches import action_response
+from shopbot_rasa.patches.expected import PatchMismatchError, source_sha256
 
 VALID: List[Any] = [
     {"events": [], "responses": []},
@@ -62,9 +63,7 @@ def test_the_patch_is_registered_and_installed_once() -> None:
     action_response.install()
     assert RemoteAction.__dict__["_validate_action_result"] is first
     assert first.__wrapped__.__qualname__ == "RemoteAction._validate_action_result"
-    assert action_response.source_sha256(first.__wrapped__) == (
-        action_response.ORIGINAL_SOURCE_SHA256
-    )
+    assert source_sha256(first.__wrapped__) == (action_response.ORIGINAL_SOURCE_SHA256)
 
 
 @pytest.mark.parametrize("result", VALID)
@@ -228,7 +227,7 @@ def test_install_refuses_another_rasa_version(monkeypatch: pytest.MonkeyPatch) -
     original = _original()
     monkeypatch.setattr(RemoteAction, "_validate_action_result", original)
     monkeypatch.setattr(rasa, "__version__", "3.6.20")
-    with pytest.raises(action_response.PatchMismatchError, match=r"3\.6\.20"):
+    with pytest.raises(PatchMismatchError, match=r"3\.6\.20"):
         action_response.install()
     assert RemoteAction.__dict__["_validate_action_result"] is original
 
@@ -238,6 +237,6 @@ def test_install_refuses_a_changed_function(monkeypatch: pytest.MonkeyPatch) -> 
         return True
 
     monkeypatch.setattr(RemoteAction, "_validate_action_result", _validate_action_result)
-    with pytest.raises(action_response.PatchMismatchError, match="not the function"):
+    with pytest.raises(PatchMismatchError, match="not the function"):
         action_response.install()
     assert RemoteAction.__dict__["_validate_action_result"] is _validate_action_result

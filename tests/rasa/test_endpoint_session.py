@@ -19,6 +19,7 @@ from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
 from shopbot_rasa import patches
 from shopbot_rasa.patches import endpoint_session
+from shopbot_rasa.patches.expected import PatchMismatchError
 
 
 class EchoServer:
@@ -206,7 +207,7 @@ def test_install_refuses_another_rasa_version(monkeypatch: pytest.MonkeyPatch) -
     original = _original()
     monkeypatch.setattr(EndpointConfig, "request", original)
     monkeypatch.setattr(rasa, "__version__", "3.6.20")
-    with pytest.raises(endpoint_session.PatchMismatchError, match=r"3\.6\.20"):
+    with pytest.raises(PatchMismatchError, match=r"3\.6\.20"):
         endpoint_session.install()
     assert EndpointConfig.__dict__["request"] is original
 
@@ -215,6 +216,6 @@ def test_install_refuses_a_changed_session_maker(monkeypatch: pytest.MonkeyPatch
     original = _original()
     monkeypatch.setattr(EndpointConfig, "request", original)
     monkeypatch.setattr(EndpointConfig, "session", lambda self: None)
-    with pytest.raises(endpoint_session.PatchMismatchError, match="session"):
+    with pytest.raises(PatchMismatchError, match="session"):
         endpoint_session.install()
     assert EndpointConfig.__dict__["request"] is original

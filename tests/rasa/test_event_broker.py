@@ -24,8 +24,9 @@ from rasa.core.brokers.pika import PikaEventBroker
 from rasa.utils.endpoints import EndpointConfig
 
 from shopbot_rasa import patches
-from shopbot_rasa.patches import event_broker
-from shopbot_rasa.patches.event_broker import RasaMismatchError, install
+from shopbot_rasa.patches import event_broker, expected
+from shopbot_rasa.patches.event_broker import install
+from shopbot_rasa.patches.expected import PatchMismatchError
 from tests.bot.rabbitmq_helpers import broker_address
 
 RABBITMQ = broker_address()
@@ -214,6 +215,6 @@ def test_install_is_idempotent_registered_and_checks_rasa(monkeypatch: pytest.Mo
     assert PikaEventBroker._publish is patched_publish
     assert install in patches.INSTALLERS
     monkeypatch.setattr(PikaEventBroker, event_broker._MARK, False)
-    monkeypatch.setattr(event_broker, "RASA_VERSION", "9.9.9")
-    with pytest.raises(RasaMismatchError, match=r"9\.9\.9"):
+    monkeypatch.setattr(expected, "RASA_VERSION", "9.9.9")
+    with pytest.raises(PatchMismatchError, match=r"9\.9\.9"):
         install()

@@ -9,6 +9,7 @@ from rasa.shared.utils.common import all_subclasses
 
 from shopbot_rasa import patches
 from shopbot_rasa.patches import event_types
+from shopbot_rasa.patches.expected import PatchMismatchError
 
 
 def _original() -> object:
@@ -66,6 +67,6 @@ def test_install_refuses_another_rasa_version(monkeypatch: pytest.MonkeyPatch) -
     original = _original()
     monkeypatch.setattr(Event, "resolve_by_type", staticmethod(original))
     monkeypatch.setattr(rasa, "__version__", "3.6.22")
-    with pytest.raises(event_types.PatchMismatchError, match=r"3\.6\.22"):
+    with pytest.raises(PatchMismatchError, match=r"3\.6\.22"):
         event_types.install()
     assert Event.__dict__["resolve_by_type"].__func__ is original

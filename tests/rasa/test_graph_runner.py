@@ -19,6 +19,7 @@ from rasa.engine.runner.dask import DaskGraphRunner
 
 from shopbot_rasa import patches
 from shopbot_rasa.patches import graph_runner
+from shopbot_rasa.patches.expected import PatchMismatchError
 
 
 class Node:
@@ -156,7 +157,7 @@ def test_install_refuses_another_rasa_version(monkeypatch: pytest.MonkeyPatch) -
     original = DaskGraphRunner.__dict__["run"].__wrapped__
     monkeypatch.setattr(DaskGraphRunner, "run", original)
     monkeypatch.setattr(rasa, "__version__", "3.7.0")
-    with pytest.raises(graph_runner.PatchMismatchError, match=r"3\.7\.0"):
+    with pytest.raises(PatchMismatchError, match=r"3\.7\.0"):
         graph_runner.install()
     assert DaskGraphRunner.__dict__["run"] is original
 
@@ -166,6 +167,6 @@ def test_install_refuses_a_changed_graph_builder(monkeypatch: pytest.MonkeyPatch
     original = DaskGraphRunner.__dict__["run"].__wrapped__
     monkeypatch.setattr(DaskGraphRunner, "run", original)
     monkeypatch.setattr(DaskGraphRunner, "_build_dask_graph", lambda self, schema: {})
-    with pytest.raises(graph_runner.PatchMismatchError, match="_build_dask_graph"):
+    with pytest.raises(PatchMismatchError, match="_build_dask_graph"):
         graph_runner.install()
     assert DaskGraphRunner.__dict__["run"] is original

@@ -25,6 +25,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from shopbot_rasa.patches import INSTALLERS, tracker_stream
+from shopbot_rasa.patches.expected import PatchMismatchError
 
 DOMAIN = Domain.from_yaml(
     """
@@ -126,7 +127,7 @@ def test_install_refuses_another_rasa_version(monkeypatch: pytest.MonkeyPatch) -
     tracker_stream.install()
     monkeypatch.delattr(SQLTrackerStore, "stream_events")
     monkeypatch.setattr(rasa, "__version__", "3.6.20")
-    with pytest.raises(tracker_stream.PatchMismatchError, match=r"3\.6\.20"):
+    with pytest.raises(PatchMismatchError, match=r"3\.6\.20"):
         tracker_stream.install()
     assert "stream_events" not in SQLTrackerStore.__dict__
 
@@ -139,5 +140,5 @@ def test_install_refuses_a_changed_save(monkeypatch: pytest.MonkeyPatch) -> None
         return None
 
     monkeypatch.setattr(SQLTrackerStore, "save", save)
-    with pytest.raises(tracker_stream.PatchMismatchError, match=r"SQLTrackerStore\.save"):
+    with pytest.raises(PatchMismatchError, match=r"SQLTrackerStore\.save"):
         tracker_stream.install()
