@@ -17,6 +17,9 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
+from bot.devtools import delete_rabbitmq_queue
+from bot.settings import RabbitMqSettings
+
 #: The broker the tests use.
 BROKER = os.environ.get("SHOPBOT_TEST_RABBITMQ", "127.0.0.1:5672")
 
@@ -102,10 +105,17 @@ def take_messages(queue: str) -> List[bytes]:
 
 
 def delete_queue(queue: str) -> None:
-    """Delete a test queue (and whatever is still in it)."""
+    """Delete a test queue (and whatever is still in it); nothing happens when it is gone."""
+    host, port = broker_address()
+    delete_rabbitmq_queue(RabbitMqSettings(host=host, port=port, queue=queue))
+
+
+def queue_messages(queue: str) -> int:
+    """Return how many messages RabbitMQ's ``queue`` holds (it must exist)."""
     connection = connect()
     try:
-        connection.channel().queue_delete(queue=queue)
+        declared = connection.channel().queue_declare(queue=queue, passive=True)
+        return int(declared.method.message_count)
     finally:
         connection.close()
 

@@ -17,6 +17,7 @@ import httpx
 
 from bot.devtools import BOT_PYTHON, free_port
 from bot.topology import drop_database
+from tests.bot.rabbitmq_helpers import delete_queue
 from tests.e2e.conftest import (
     ROOT,
     assert_ports_closed,
@@ -24,7 +25,7 @@ from tests.e2e.conftest import (
     printed_request,
     run_foreground,
 )
-from tests.e2e.test_topology import PG, delete_queue
+from tests.e2e.test_topology import PG
 
 
 def test_run_prod_serves_the_topology_and_ctrl_c_stops_it(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -26,13 +25,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from bot.auth import mint_token
-from bot.devtools import DEMO_TODAY, RASA_PYTHON
+from bot.devtools import DEMO_TODAY
 from bot.topology import Topology, drop_database, tracker_db_url
+from tests.bot.rabbitmq_helpers import delete_queue, queue_messages
 from tests.e2e.conftest import model_path
 
 SECRET = "e2e-topology-secret-not-for-production-42"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
 
 #: buyer_001's orders in data/demo/orders.yaml (all answered by the progress question).
 ORDERS = [
@@ -47,45 +46,6 @@ ORDERS = [
     "2026112100009",
     "2026112300010",
 ]
-
-#: Prints the message count of a RabbitMQ queue, or deletes the queue (Rasa's aio-pika).
-QUEUE_SCRIPT = """
-import asyncio, sys
-import aio_pika
-
-async def main(url, name, action):
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        if action == "delete":
-            await channel.queue_delete(name)
-        else:
-            queue = await channel.declare_queue(name, passive=True)
-            print(queue.declaration_result.message_count)
-
-asyncio.run(main(*sys.argv[1:]))
-"""
-
-
-def _queue(queue: str, action: str) -> str:
-    result = subprocess.run(
-        [str(RASA_PYTHON), "-c", QUEUE_SCRIPT, RABBITMQ, queue, action],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-def queue_messages(queue: str) -> int:
-    """Return how many messages RabbitMQ's ``queue`` holds."""
-    return int(_queue(queue, "count").split()[-1])
-
-
-def delete_queue(queue: str) -> None:
-    """Delete RabbitMQ's ``queue`` (nothing happens when it does not exist)."""
-    _queue(queue, "delete")
 
 
 @pytest.fixture(scope="module")
