@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import httpx
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import make_url
 
 from bot.auth import mint_token
 from bot.im_protocol import SignatureError, verify
@@ -614,18 +613,17 @@ def scratch_database(server_url: str = DEFAULT_PG_URL, prefix: str = "shopbot") 
     Yields:
         The new database's name (``server_url`` with it: ``url.set(database=name)``).
     """
+    # bot.topology builds on this module's process runner: imported when called.
+    from bot.topology import drop_database, ensure_database
+
     name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    if not ensure_database(url):
+        raise RuntimeError(f"database {name} exists already")
     try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield name
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield name
     finally:
-        admin.dispose()
+        drop_database(url)
 
 
 def database_url(server_url: str, name: str, host: Optional[str] = None, port: int = 0) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.db.migrate import upgrade
 from bot.db.session import dispose_engines, session_scope
+from bot.devtools import scratch_database
 from tests.bot.db_helpers import DEMO_FILE
 
 PG_ENV = "SHOPBOT_TEST_PG_URL"
@@ -38,17 +39,11 @@ def _admin_engine(url: str) -> Engine:
 def pg_database() -> Iterator[str]:
     """Create a uniquely named PostgreSQL database for this run; drop it after."""
     base = make_url(os.environ[PG_ENV])
-    name = f"shopbot_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(base.set(database="postgres").render_as_string(hide_password=False))
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database(os.environ[PG_ENV], prefix="shopbot_test") as name:
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            dispose_engines()
 
 
 @pytest.fixture(params=_backends())
