@@ -17,9 +17,6 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-from bot.devtools import delete_rabbitmq_queue
-from bot.settings import RabbitMqSettings
-
 #: The broker the tests use.
 BROKER = os.environ.get("SHOPBOT_TEST_RABBITMQ", "127.0.0.1:5672")
 
@@ -106,6 +103,10 @@ def take_messages(queue: str) -> List[bytes]:
 
 def delete_queue(queue: str) -> None:
     """Delete a test queue (and whatever is still in it); nothing happens when it is gone."""
+    # Imported here: the Rasa-side tests (Python 3.10, no httpx) use this module too.
+    from bot.devtools import delete_rabbitmq_queue
+    from bot.settings import RabbitMqSettings
+
     host, port = broker_address()
     delete_rabbitmq_queue(RabbitMqSettings(host=host, port=port, queue=queue))
 
